@@ -1,0 +1,72 @@
+// Package credential authenticates a confidential client to an
+// authority's token endpoint: with a secret, with a certificate (a signed
+// JWT client assertion), or with an assertion from a callback or a file.
+//
+// A [Credential] learns what it needs of each token request from a
+// [Request] that the caller (package flow) fills in; this package never
+// imports flow.
+package credential
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// AuthorityKind says what kind of authority a token request goes to; it
+// decides how a certificate assertion is signed.
+type AuthorityKind int
+
+const (
+	// Entra is Microsoft Entra ID, including Azure AD B2C and Entra
+	// External ID (CIAM): PS256 assertions with an x5t#S256 header.
+	Entra AuthorityKind = iota
+	// ADFS is Active Directory Federation Services: RS256 assertions
+	// with an x5t (SHA-1) header.
+	ADFS
+	// OIDC is any other OpenID Connect authority: assertions signed with
+	// an algorithm from Request.Algorithms.
+	OIDC
+)
+
+// Request is what a [Credential] needs to know of one token request.
+// Package flow fills it for every attempt.
+type Request struct {
+	// ClientID is the application (client) ID.
+	ClientID string
+	// Audience is the client assertion's aud: the tenant's token endpoint
+	// on the authority's global host, also when the request itself goes
+	// to a regional host.
+	Audience string
+	// TokenEndpoint is the URL the request is sent to.
+	TokenEndpoint string
+	// Kind is the kind of authority.
+	Kind AuthorityKind
+	// Algorithms are the client assertion signing algorithms the
+	// authority accepts (its discovery document's
+	// token_endpoint_auth_signing_alg_values_supported); empty when not
+	// known.
+	Algorithms []string
+	// AuthMethods are the client authentication methods the authority
+	// accepts (token_endpoint_auth_methods_supported); empty when not
+	// known. A secret is sent with HTTP Basic authentication only when
+	// the list names client_secret_basic and not client_secret_post.
+	AuthMethods []string
+	// ClientClaims are extra claims to add to a client assertion.
+	ClientClaims map[string]any
+	// Now is the time to sign assertions at and to check expiry against;
+	// the zero value means time.Now().
+	Now time.Time
+}
+
+// Credential authenticates a client on a token request.
+//
+// Apply is called once per attempt (a retried request is authenticated
+// afresh) and may be called concurrently. It adds its fields to form
+// (client_secret, or client_assertion_type and client_assertion) or its
+// Authorization header to header. Errors it returns never contain the
+// secret, key or assertion.
+type Credential interface {
+	Apply(ctx context.Context, req Request, form url.Values, header http.Header) error
+}
