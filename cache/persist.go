@@ -1,0 +1,259 @@
+package cache
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/bearerhttp/bearer/internal/entra"
+)
+
+// readThrough reads partition pid from the store and merges it into
+// memory. Concurrent calls for one partition share one Load. The load
+// outlives a cancelled caller (capped by loadTimeout), so the goroutines
+// sharing it still get it.
+func (c *Cache) readThrough(ctx context.Context, pid partID, ph uint64, si int, now time.Time) {
+	name := partitionName(pid)
+	flightKey := string(rune('0'+pid.kind)) + name
+	ch := c.loads.DoChan(flightKey, func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.loadTimeout)
+		defer cancel()
+		data, err := c.store.Load(lctx, name)
+		if err != nil {
+			c.logStoreError(ctx, &StoreError{Op: "load", Err: err}, pid.kind)
+			return nil, err
+		}
+		d, err := decodeDocument(data)
+		if err != nil {
+			c.logStoreError(ctx, &StoreError{Op: "load", Err: err}, pid.kind)
+			d = &document{}
+		}
+		c.mergeLoaded(pid, ph, si, d, now)
+		return nil, nil
+	})
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+// mergeLoaded adds the entries of d that belong to partition pid to
+// memory and marks the partition loaded. Entries already in memory under
+// the same key win (memory is written through, so it is never older).
+// Access tokens expired at now are skipped (none when now is zero).
+func (c *Cache) mergeLoaded(pid partID, ph uint64, si int, d *document, now time.Time) {
+	s := &c.shards[si]
+	s.mu.Lock()
+	p := c.partOrNew(s, pid, ph)
+	p.loaded = true
+	have := make(map[string]struct{})
+	for _, b := range p.buckets {
+		for _, e := range b.ats {
+			have[strings.ToLower(orKey(e.key, e.export().Key))] = struct{}{}
+		}
+	}
+	for _, e := range p.rts {
+		have[strings.ToLower(orKey(e.key, e.t.Key))] = struct{}{}
+	}
+	for _, e := range p.idts {
+		have[strings.ToLower(orKey(e.key, e.t.Key))] = struct{}{}
+	}
+	for _, e := range p.accts {
+		have[strings.ToLower(orKey(e.key, e.a.Key))] = struct{}{}
+	}
+	fresh := func(key string, gen func() string) bool {
+		k := strings.ToLower(orKey(key, gen))
+		if _, dup := have[k]; dup {
+			return false
+		}
+		have[k] = struct{}{}
+		return true
+	}
+	nowSec := now.Unix()
+	for _, e := range d.ats {
+		t := e.v
+		if partitionOf(t.UserAssertionHash, t.HomeAccountID, t.ClientID, t.Realm) != pid {
+			continue
+		}
+		if !now.IsZero() && unixOf(t.ExpiresOn) <= nowSec {
+			continue
+		}
+		if fresh(e.key, t.Key) {
+			c.insertAT(s, p, e.key, t)
+		}
+	}
+	for _, e := range d.rts {
+		if partitionOf(e.v.UserAssertionHash, e.v.HomeAccountID, e.v.ClientID, e.v.Realm) == pid && fresh(e.key, e.v.Key) {
+			c.addRT(p, e.key, e.v)
+		}
+	}
+	for _, e := range d.idts {
+		if partitionOf(e.v.UserAssertionHash, e.v.HomeAccountID, e.v.ClientID, e.v.Realm) == pid && fresh(e.key, e.v.Key) {
+			c.addIDT(p, e.key, e.v)
+		}
+	}
+	for _, e := range d.accts {
+		if partitionOf(e.v.UserAssertionHash, e.v.HomeAccountID, "", e.v.Realm) == pid && fresh(e.key, e.v.Key) {
+			c.addAccount(p, e.key, e.v)
+		}
+	}
+	s.touch(p)
+	s.mu.Unlock()
+	c.metaMu.Lock()
+	for _, e := range d.meta {
+		env := entra.CacheEnvironment(e.v.Environment)
+		known := false
+		for _, m := range c.meta {
+			if m.env == env && m.m.ClientID == e.v.ClientID {
+				known = true
+				break
+			}
+		}
+		if !known {
+			c.meta = append(c.meta, &metaEntry{m: e.v, key: e.key, env: env})
+		}
+	}
+	c.metaMu.Unlock()
+	c.enforce(si, p)
+}
+
+// writeThrough applies edit to partition pid's stored document. A store
+// failure is logged and returned as a *StoreError. A stored document that
+// cannot be read is replaced.
+func (c *Cache) writeThrough(ctx context.Context, pid partID, edit func(d *document)) error {
+	if c.store == nil {
+		return nil
+	}
+	err := c.store.Update(ctx, partitionName(pid), func(old []byte) ([]byte, error) {
+		d, err := decodeDocument(old)
+		if err != nil {
+			d = &document{}
+		}
+		edit(d)
+		return d.encode()
+	})
+	if err != nil {
+		se := &StoreError{Op: "update", Err: err}
+		c.logStoreError(ctx, se, pid.kind)
+		return se
+	}
+	return nil
+}
+
+func (c *Cache) logStoreError(ctx context.Context, err *StoreError, kind partKind) {
+	c.log.LogAttrs(ctx, slog.LevelWarn, "cache: store failed; serving from memory",
+		slog.String("op", err.Op),
+		slog.String("partition_kind", kind.String()),
+		slog.String("error", err.Err.Error()))
+}
+
+func (k partKind) String() string {
+	switch k {
+	case kindApp:
+		return "app"
+	case kindUser:
+		return "user"
+	case kindOBO:
+		return "on-behalf-of"
+	}
+	return "unknown"
+}
+
+// apply makes the changes of one token response to a stored document,
+// with the replacement rules of [Cache.StoreResponse].
+func (d *document) apply(ch *change) {
+	if ch.at != nil {
+		n := ch.at
+		nenv, ntt := entra.CacheEnvironment(n.Environment), normTokenType(n.TokenType)
+		npid := partitionOf(n.UserAssertionHash, n.HomeAccountID, n.ClientID, n.Realm)
+		nscopes := splitScopes(n.Target)
+		d.ats = deleteKeyed(d.ats, func(o *AccessToken) bool {
+			return entra.CacheEnvironment(o.Environment) == nenv && o.Realm == n.Realm && o.ClientID == n.ClientID &&
+				normTokenType(o.TokenType) == ntt && o.KeyID == n.KeyID &&
+				partitionOf(o.UserAssertionHash, o.HomeAccountID, o.ClientID, o.Realm) == npid &&
+				scopesIntersect(splitScopes(o.Target), nscopes)
+		})
+		d.ats = append(d.ats, keyed[AccessToken]{v: *n})
+	}
+	if ch.rt != nil {
+		n := ch.rt
+		nenv := entra.CacheEnvironment(n.Environment)
+		d.rts = deleteKeyed(d.rts, func(o *RefreshToken) bool {
+			return rtReplaces(n, nenv, o, entra.CacheEnvironment(o.Environment))
+		})
+		d.rts = append(d.rts, keyed[RefreshToken]{v: *n})
+	}
+	if ch.idt != nil {
+		n := ch.idt
+		nenv := entra.CacheEnvironment(n.Environment)
+		d.idts = deleteKeyed(d.idts, func(o *IDToken) bool {
+			return entra.CacheEnvironment(o.Environment) == nenv && o.Realm == n.Realm && o.ClientID == n.ClientID &&
+				o.HomeAccountID == n.HomeAccountID && o.UserAssertionHash == n.UserAssertionHash
+		})
+		d.idts = append(d.idts, keyed[IDToken]{v: *n})
+	}
+	if ch.acct != nil {
+		n := ch.acct
+		nenv := entra.CacheEnvironment(n.Environment)
+		d.accts = deleteKeyed(d.accts, func(o *Account) bool {
+			return entra.CacheEnvironment(o.Environment) == nenv && o.Realm == n.Realm &&
+				o.HomeAccountID == n.HomeAccountID && o.UserAssertionHash == n.UserAssertionHash
+		})
+		d.accts = append(d.accts, keyed[Account]{v: *n})
+	}
+	if ch.meta != nil {
+		n := ch.meta
+		nenv := entra.CacheEnvironment(n.Environment)
+		d.meta = deleteKeyed(d.meta, func(o *AppMetadata) bool {
+			return entra.CacheEnvironment(o.Environment) == nenv && o.ClientID == n.ClientID
+		})
+		d.meta = append(d.meta, keyed[AppMetadata]{v: *n})
+	}
+	d.dropCollisions(ch)
+}
+
+// dropCollisions removes unusable (opaque) entries whose key, lower-cased,
+// is the key of an entry just written, so the new one wins.
+func (d *document) dropCollisions(ch *change) {
+	drop := func(section, key string) {
+		key = strings.ToLower(key)
+		kvs := d.opaque[section]
+		for i := 0; i < len(kvs); {
+			if strings.ToLower(kvs[i].key) == key {
+				kvs = append(kvs[:i], kvs[i+1:]...)
+				continue
+			}
+			i++
+		}
+		if d.opaque != nil {
+			d.opaque[section] = kvs
+		}
+	}
+	if ch.at != nil {
+		drop(sectionAccessToken, ch.at.Key())
+	}
+	if ch.rt != nil {
+		drop(sectionRefreshToken, ch.rt.Key())
+	}
+	if ch.idt != nil {
+		drop(sectionIDToken, ch.idt.Key())
+	}
+	if ch.acct != nil {
+		drop(sectionAccount, ch.acct.Key())
+	}
+	if ch.meta != nil {
+		drop(sectionAppMetadata, ch.meta.Key())
+	}
+}
+
+func deleteKeyed[T any](s []keyed[T], del func(*T) bool) []keyed[T] {
+	out := s[:0]
+	for i := range s {
+		if !del(&s[i].v) {
+			out = append(out, s[i])
+		}
+	}
+	clear(s[len(out):])
+	return out
+}

@@ -1,0 +1,369 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bearerhttp/bearer/internal/entra"
+)
+
+// ErrInvalidResponse is matched (with [errors.Is]) by the error
+// [Cache.StoreResponse] returns for a [Response] it cannot cache.
+var ErrInvalidResponse = errors.New("cache: response cannot be cached")
+
+// Response is a token response as [Cache.StoreResponse] caches it: the
+// identity it was acquired for and what the authority returned.
+//
+// Its String, GoString, Format and LogValue methods never show the tokens.
+type Response struct {
+	// Environment is the authority host (any alias); entries are cached
+	// under entra.CacheEnvironment of it, as MSAL writes them. Required.
+	Environment string
+	// Realm is the tenant the tokens were issued by.
+	Realm string
+	// ClientID is the application. Required.
+	ClientID string
+	// HomeAccountID is the user's home account ID; empty for app tokens.
+	HomeAccountID string
+	// UserAssertionHash is [AssertionHash] of the user's assertion, for
+	// on-behalf-of responses.
+	UserAssertionHash string
+	// Scopes are the granted scopes (the requested ones when the authority
+	// listed none), in the authority's order.
+	Scopes []string
+	// AccessToken is the access token; empty when there is none.
+	AccessToken string
+	// TokenType is the access token's type; empty means Bearer.
+	TokenType string
+	// KeyID is the proof-of-possession key the token is bound to.
+	KeyID string
+	// ExpiresOn is when the access token expires. A token already expired at
+	// now is not cached.
+	ExpiresOn time.Time
+	// ExtendedExpiresOn is the extended expiry (ext_expires_in), if any.
+	ExtendedExpiresOn time.Time
+	// RefreshOn is when to refresh proactively (refresh_in), if any. It is
+	// stored as given: the policy for computing one is the caller's.
+	RefreshOn time.Time
+	// RefreshToken is the refresh token, if any.
+	RefreshToken string
+	// FamilyID is the family the response says the app belongs to ("foci").
+	FamilyID string
+	// IDToken is the raw ID token, if any.
+	IDToken string
+	// Account is the signed-in account, if any (built by the caller from the
+	// ID token's claims). Its HomeAccountID, Environment, Realm and
+	// UserAssertionHash are set from the response's; an empty
+	// AuthorityType becomes [AuthorityTypeMSSTS].
+	Account *Account
+}
+
+// change is what one write does, to memory and to a stored document alike.
+type change struct {
+	at   *AccessToken
+	rt   *RefreshToken
+	idt  *IDToken
+	acct *Account
+	meta *AppMetadata
+}
+
+// entries builds the cache entries of r.
+func (r *Response) entries(now time.Time) (change, partID) {
+	env := entra.CacheEnvironment(r.Environment)
+	pid := partitionOf(r.UserAssertionHash, r.HomeAccountID, r.ClientID, r.Realm)
+	var ch change
+	nowSec := now.Unix()
+	if r.AccessToken != "" && unixOf(r.ExpiresOn) > nowSec {
+		tokenType := r.TokenType
+		if tokenType == "" {
+			tokenType = TokenTypeBearer
+		}
+		ch.at = &AccessToken{
+			HomeAccountID:     r.HomeAccountID,
+			Environment:       env,
+			Realm:             r.Realm,
+			ClientID:          r.ClientID,
+			CredentialType:    CredentialTypeAccessToken,
+			Target:            strings.Join(r.Scopes, " "),
+			Secret:            r.AccessToken,
+			CachedAt:          time.Unix(nowSec, 0),
+			ExpiresOn:         r.ExpiresOn,
+			ExtendedExpiresOn: r.ExtendedExpiresOn,
+			RefreshOn:         r.RefreshOn,
+			TokenType:         tokenType,
+			KeyID:             r.KeyID,
+			UserAssertionHash: r.UserAssertionHash,
+		}
+	}
+	if pid.kind != kindApp {
+		if r.RefreshToken != "" {
+			ch.rt = &RefreshToken{
+				HomeAccountID:     r.HomeAccountID,
+				Environment:       env,
+				ClientID:          r.ClientID,
+				CredentialType:    CredentialTypeRefreshToken,
+				FamilyID:          r.FamilyID,
+				Secret:            r.RefreshToken,
+				UserAssertionHash: r.UserAssertionHash,
+			}
+		}
+		if r.IDToken != "" {
+			ch.idt = &IDToken{
+				HomeAccountID:     r.HomeAccountID,
+				Environment:       env,
+				Realm:             r.Realm,
+				ClientID:          r.ClientID,
+				CredentialType:    CredentialTypeIDToken,
+				Secret:            r.IDToken,
+				UserAssertionHash: r.UserAssertionHash,
+			}
+		}
+		if r.Account != nil {
+			a := *r.Account
+			a.HomeAccountID = r.HomeAccountID
+			a.Environment = env
+			a.Realm = r.Realm
+			a.UserAssertionHash = r.UserAssertionHash
+			if a.AuthorityType == "" {
+				a.AuthorityType = AuthorityTypeMSSTS
+			}
+			if a.HomeAccountID != "" {
+				ch.acct = &a
+			}
+		}
+	}
+	ch.meta = &AppMetadata{ClientID: r.ClientID, Environment: env, FamilyID: r.FamilyID}
+	return ch, pid
+}
+
+// StoreResponse caches a token response in one step: its access token,
+// refresh token, ID token, account and app metadata, as MSAL does. It
+// follows MSAL's replacement rules:
+//
+//   - an access token replaces the ones of the same partition, environment,
+//     realm, client, token type and key ID whose scopes intersect its own
+//     (case-insensitively);
+//   - a refresh token replaces the identity's refresh token of the same
+//     client, or of the same family when it has one;
+//   - an ID token replaces the one of the same environment, realm and
+//     client; an account the one of the same environment and realm;
+//     app metadata the one of the same environment and client.
+//
+// Refresh tokens, ID tokens and accounts are cached only for a user
+// (HomeAccountID) or an on-behalf-of assertion (UserAssertionHash). now is
+// recorded as the access token's cached_at (lifetime = ExpiresOn - now).
+//
+// With a [Store], the partition's stored document is then updated with the
+// same changes (Store.Update), keeping what other writers stored. A store
+// failure is logged, never returned: the token is cached in memory and
+// the caller's acquisition succeeds. StoreResponse returns an error only
+// for a response lacking ClientID or Environment ([ErrInvalidResponse]).
+func (c *Cache) StoreResponse(ctx context.Context, r Response, now time.Time) error {
+	if r.ClientID == "" {
+		return fmt.Errorf("%w: no client ID", ErrInvalidResponse)
+	}
+	if r.Environment == "" {
+		return fmt.Errorf("%w: no environment", ErrInvalidResponse)
+	}
+	ch, pid := r.entries(now)
+	ph := c.hashPart(pid)
+	si := c.shardIndex(ph)
+	s := &c.shards[si]
+	s.mu.Lock()
+	c.sweepShard(s, now.Unix(), 8)
+	p := c.partOrNew(s, pid, ph)
+	if ch.at != nil {
+		c.putAT(s, p, *ch.at)
+	}
+	if ch.rt != nil {
+		c.putRT(p, *ch.rt)
+	}
+	if ch.idt != nil {
+		c.putIDT(p, *ch.idt)
+	}
+	if ch.acct != nil {
+		c.putAccount(p, *ch.acct)
+	}
+	s.touch(p)
+	c.dropIfEmpty(s, p)
+	s.mu.Unlock()
+	c.putMeta(*ch.meta)
+	c.enforce(si, p)
+	if c.store != nil && (ch.at != nil || ch.rt != nil || ch.idt != nil || ch.acct != nil) {
+		_ = c.writeThrough(ctx, pid, func(d *document) { d.apply(&ch) })
+	}
+	return nil
+}
+
+// putAT caches t in p, then drops the tokens it replaces.
+func (c *Cache) putAT(s *shard, p *partition, t AccessToken) {
+	e := c.insertAT(s, p, "", t)
+	b := e.b
+	for i := 0; i < len(b.ats); {
+		old := b.ats[i]
+		if old != e && scopesIntersect(old.scopes, e.scopes) {
+			c.removeAT(s, old)
+			continue
+		}
+		i++
+	}
+}
+
+func (c *Cache) addRT(p *partition, key string, t RefreshToken) *rtEntry {
+	e := &rtEntry{t: t, key: key, env: entra.CacheEnvironment(t.Environment)}
+	e.size = rtOverhead + strSize(key, t.HomeAccountID, t.ClientID, t.FamilyID, t.Secret, t.Realm, t.Target, t.UserAssertionHash) + extraSize(t.Extra)
+	p.rts = append(p.rts, e)
+	c.count(p, e.size)
+	return e
+}
+
+func (c *Cache) putRT(p *partition, t RefreshToken) {
+	e := c.addRT(p, "", t)
+	for i := 0; i < len(p.rts); {
+		old := p.rts[i]
+		if old != e && rtReplaces(&e.t, e.env, &old.t, old.env) {
+			c.removeRT(p, i)
+			continue
+		}
+		i++
+	}
+}
+
+func (c *Cache) removeRT(p *partition, i int) {
+	c.count(p, -p.rts[i].size)
+	p.rts = slices.Delete(p.rts, i, i+1)
+}
+
+func (c *Cache) addIDT(p *partition, key string, t IDToken) *idtEntry {
+	e := &idtEntry{t: t, key: key, env: entra.CacheEnvironment(t.Environment)}
+	e.size = idtOverhead + strSize(key, t.HomeAccountID, t.Realm, t.ClientID, t.Secret, t.UserAssertionHash) + extraSize(t.Extra)
+	p.idts = append(p.idts, e)
+	c.count(p, e.size)
+	return e
+}
+
+func (c *Cache) putIDT(p *partition, t IDToken) {
+	e := c.addIDT(p, "", t)
+	for i := 0; i < len(p.idts); {
+		old := p.idts[i]
+		if old != e && old.env == e.env && old.t.Realm == t.Realm && old.t.ClientID == t.ClientID && old.t.HomeAccountID == t.HomeAccountID {
+			c.removeIDT(p, i)
+			continue
+		}
+		i++
+	}
+}
+
+func (c *Cache) removeIDT(p *partition, i int) {
+	c.count(p, -p.idts[i].size)
+	p.idts = slices.Delete(p.idts, i, i+1)
+}
+
+func (c *Cache) addAccount(p *partition, key string, a Account) *acctEntry {
+	e := &acctEntry{a: a, key: key, env: entra.CacheEnvironment(a.Environment)}
+	e.size = acctOverhead + strSize(key, a.HomeAccountID, a.Realm, a.LocalAccountID, a.Username, a.Name, a.GivenName, a.FamilyName, a.MiddleName, a.AlternativeAccountID, a.ClientInfo, a.UserAssertionHash) + extraSize(a.Extra)
+	p.accts = append(p.accts, e)
+	c.count(p, e.size)
+	if p.id.kind == kindUser {
+		c.idxMu.Lock()
+		c.indexAccount(p, e)
+		c.idxMu.Unlock()
+	}
+	return e
+}
+
+func (c *Cache) putAccount(p *partition, a Account) {
+	e := c.addAccount(p, "", a)
+	for i := 0; i < len(p.accts); {
+		old := p.accts[i]
+		if old != e && old.env == e.env && old.a.Realm == a.Realm && old.a.HomeAccountID == a.HomeAccountID {
+			c.removeAccount(p, i)
+			continue
+		}
+		i++
+	}
+}
+
+func (c *Cache) removeAccount(p *partition, i int) {
+	e := p.accts[i]
+	c.count(p, -e.size)
+	p.accts = slices.Delete(p.accts, i, i+1)
+	if p.id.kind == kindUser {
+		c.idxMu.Lock()
+		c.unindexAccount(p, e)
+		c.idxMu.Unlock()
+	}
+}
+
+// indexAccount records e of p in the account indexes; callers hold idxMu.
+func (c *Cache) indexAccount(p *partition, e *acctEntry) {
+	c.acctParts[p]++
+	u := strings.ToLower(e.a.Username)
+	m := c.byUser[u]
+	if m == nil {
+		m = make(map[*partition]int)
+		c.byUser[u] = m
+	}
+	m[p]++
+}
+
+// unindexAccount undoes indexAccount; callers hold idxMu.
+func (c *Cache) unindexAccount(p *partition, e *acctEntry) {
+	if p.id.kind != kindUser {
+		return
+	}
+	if c.acctParts[p]--; c.acctParts[p] <= 0 {
+		delete(c.acctParts, p)
+	}
+	u := strings.ToLower(e.a.Username)
+	if m := c.byUser[u]; m != nil {
+		if m[p]--; m[p] <= 0 {
+			delete(m, p)
+		}
+		if len(m) == 0 {
+			delete(c.byUser, u)
+		}
+	}
+}
+
+// count adds an entry of size bytes (removes one when size < 0) to p's and
+// the cache's counters.
+func (c *Cache) count(p *partition, size int64) {
+	n := int64(1)
+	if size < 0 {
+		n = -1
+	}
+	p.n += n
+	p.size += size
+	c.entries.Add(n)
+	c.bytes.Add(size)
+}
+
+func strSize(ss ...string) int64 {
+	var n int
+	for _, s := range ss {
+		n += len(s)
+	}
+	return int64(n)
+}
+
+// putMeta caches m, replacing the app metadata of the same environment and
+// client.
+func (c *Cache) putMeta(m AppMetadata) {
+	env := entra.CacheEnvironment(m.Environment)
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
+	c.meta = slices.DeleteFunc(c.meta, func(e *metaEntry) bool { return e.env == env && e.m.ClientID == m.ClientID })
+	c.meta = append(c.meta, &metaEntry{m: m, env: env})
+}
+
+// rtReplaces reports whether refresh token n replaces o: same identity and
+// environment, and same client or same family.
+func rtReplaces(n *RefreshToken, nenv string, o *RefreshToken, oenv string) bool {
+	return nenv == oenv && n.HomeAccountID == o.HomeAccountID && n.UserAssertionHash == o.UserAssertionHash &&
+		(n.ClientID == o.ClientID || (n.FamilyID != "" && n.FamilyID == o.FamilyID))
+}
