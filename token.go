@@ -3,6 +3,8 @@ package bearer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/bearerhttp/bearer/challenge"
@@ -24,6 +26,40 @@ type Token struct {
 	RefreshOn time.Time
 	// Scopes are the scopes the token was granted for, when known.
 	Scopes []string
+}
+
+// plainToken has Token's fields and none of its methods, for formatting.
+type plainToken Token
+
+// redacted returns t with its access token replaced by "REDACTED".
+func (t Token) redacted() plainToken {
+	p := plainToken(t)
+	if p.AccessToken != "" {
+		p.AccessToken = "REDACTED"
+	}
+	return p
+}
+
+// String returns t's fields with the access token redacted.
+func (t Token) String() string { return fmt.Sprint(t) }
+
+// Format formats t like a struct, for every verb and flag (%v, %+v, %#v,
+// %s…), with the access token replaced by "REDACTED", so that printing or
+// logging a Token never shows the secret.
+func (t Token) Format(f fmt.State, verb rune) {
+	type Token plainToken // %#v prints bearer.Token{…}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), Token(t.redacted()))
+}
+
+// LogValue presents t to [log/slog] without the access token.
+func (t Token) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("access_token", t.redacted().AccessToken),
+		slog.String("token_type", t.TokenType),
+		slog.Time("expires_on", t.ExpiresOn),
+		slog.Time("refresh_on", t.RefreshOn),
+		slog.Any("scopes", t.Scopes),
+	)
 }
 
 // TokenRequest describes the token a [Transport] asks a [TokenSource] for.

@@ -1,0 +1,284 @@
+package bearer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+)
+
+// Transport is an [http.RoundTripper] that authenticates requests with
+// access tokens from Source and recovers from the challenges a resource
+// answers with.
+//
+// For each request, RoundTrip:
+//
+//  1. never changes the request: it sends a clone. A request that already
+//     has an Authorization header is passed to Base untouched.
+//  2. attaches a token only for an allowed host (see AllowedHosts); any
+//     other request, a redirect to another host included, goes out with
+//     no token, and no token is asked for.
+//  3. attaches a token only over HTTPS; plain HTTP only to loopback, unless
+//     AllowHTTP is set. Otherwise it returns an error wrapping
+//     [ErrInsecure] before asking for a token.
+//  4. on a 401 with a Bearer claims challenge ([challenge.Challenge.IsCAE]),
+//     asks Source for a new token with those claims (TokenRequest.Claims,
+//     with Challenge set) and resends the request once, its body replayed
+//     through Request.GetBody. A request whose body cannot be replayed
+//     (a body and no GetBody) is never resent: the 401 is returned. So is
+//     a challenge whose claims do not decode to JSON, without any token
+//     request. On a step-up challenge ([challenge.Challenge.IsStepUp]) it
+//     asks for a token with TokenRequest.Challenge set, then resends once.
+//  5. on a 401 with error="invalid_token", resends once with a token asked
+//     for with TokenRequest.ForceRefresh.
+//  6. when Source fails while satisfying a challenge, drains (up to
+//     64 KiB) and closes the 401 and returns (nil, *[ChallengeError]).
+//     This is a deliberate exception to the rule that a RoundTripper
+//     returns no error once it has a response: the caller needs the
+//     source's error (such as [ErrInteractionRequired]) together with the
+//     challenge.
+//  7. resends at most once per cause and twice in all (a DPoP nonce, then
+//     a claims challenge); a challenge that comes back is returned as it
+//     is. Before a resend the 401's body is drained (up to 64 KiB) and
+//     closed, so its connection is reused.
+//  8. keeps no tokens: it asks Source on every request, so one Transport
+//     serves many identities (for example on-behalf-of, with the user's
+//     assertion in the request's context). Wrap a source in
+//     [ReuseTokenSource], or use a caching source, to avoid a token
+//     request per HTTP request.
+//
+// Only challenges of the scheme the token was sent with count: Bearer,
+// or for a [RequestAuthorizer] source, the scheme it wrote into the
+// Authorization header (such as DPoP) as well as Bearer.
+//
+// A Transport's fields must not be changed after its first use; the
+// transport may be used by many goroutines at once.
+type Transport struct {
+	// Source supplies the tokens. It is required. If it implements
+	// [RequestAuthorizer], it puts each token on the request itself.
+	Source TokenSource
+
+	// Scopes are the scopes asked for, unless the request's context
+	// carries its own (see [ContextWithScopes]). They also decide the
+	// default allowed hosts.
+	Scopes []string
+
+	// Base is the RoundTripper that sends the requests. If nil,
+	// [http.DefaultTransport] is used.
+	Base http.RoundTripper
+
+	// AllowedHosts are the hosts a token may be sent to. An entry is a
+	// host name or IP address, which allows that host exactly, or
+	// "*.suffix", which allows every subdomain of suffix but not suffix
+	// itself. Names are matched case-insensitively, ASCII only.
+	//
+	// When AllowedHosts is empty, the allowed hosts follow the request's
+	// scopes: the host of each https:// scope and its subdomains; for Azure
+	// resources whose API hosts differ from their scope, those hosts
+	// (Storage → *.blob|queue|table|file|dfs.core.windows.net, Service
+	// Bus and Event Hubs → *.servicebus.windows.net, Cognitive Services →
+	// *.openai.azure.com, Resource Manager's classic audience →
+	// management.azure.com, and their twins in Azure China and Azure
+	// Government); and for bare scopes such as "User.Read" or
+	// "00000003-0000-0000-c000-000000000000/.default", graph.microsoft.com.
+	// Scopes such as "api://app/.default" name no host.
+	//
+	// A transport that allows no host at all is misconfigured: RoundTrip
+	// returns an error wrapping [ErrNoAllowedHost].
+	AllowedHosts []string
+
+	// AllowHTTP lets tokens go over plain HTTP to hosts other than
+	// loopback. Use it only for test set-ups.
+	AllowHTTP bool
+
+	cfg atomic.Pointer[transportConfig]
+}
+
+// transportConfig is what RoundTrip derives from the fields, once.
+type transportConfig struct {
+	err        error             // misconfiguration, returned by every RoundTrip
+	explicit   bool              // AllowedHosts was set: hosts does not follow the scopes
+	hosts      hostSet           // allowed hosts for Transport.Scopes (or AllowedHosts)
+	authorizer RequestAuthorizer // Source, when it authorizes requests itself
+}
+
+func (t *Transport) config() *transportConfig {
+	if c := t.cfg.Load(); c != nil {
+		return c
+	}
+	c := new(transportConfig)
+	switch {
+	case t.Source == nil:
+		c.err = errors.New("bearer: Transport.Source is nil")
+	case len(t.AllowedHosts) > 0:
+		c.explicit = true
+		c.hosts, c.err = parseAllowedHosts(t.AllowedHosts)
+	default:
+		c.hosts = scopeHosts(t.Scopes)
+	}
+	c.authorizer, _ = t.Source.(RequestAuthorizer)
+	t.cfg.CompareAndSwap(nil, c)
+	return t.cfg.Load()
+}
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base != nil {
+		return t.Base
+	}
+	return http.DefaultTransport
+}
+
+// RequestAuthorizer is implemented by a [TokenSource] that puts tokens on
+// requests itself, as proof-of-possession schemes such as DPoP (RFC 9449)
+// need. [Transport] then calls AuthorizeRequest instead of setting
+// "Authorization: Bearer <token>".
+//
+// AuthorizeRequest receives the transport's own clone of the request,
+// which it may change. nonce is the server's latest DPoP-Nonce after a
+// use_dpop_nonce challenge, "" otherwise. An error stops the request;
+// it must not contain the token.
+type RequestAuthorizer interface {
+	AuthorizeRequest(req *http.Request, tok Token, nonce string) error
+}
+
+type scopesKey struct{}
+
+// contextScopes is what ContextWithScopes stores: the scopes and the
+// allowed hosts that follow from them.
+type contextScopes struct {
+	scopes []string
+	hosts  hostSet
+}
+
+// ContextWithScopes returns a copy of ctx that makes [Transport] ask for
+// scopes instead of its Scopes field, for the requests made with it. When
+// the transport's AllowedHosts is empty, the allowed hosts follow these
+// scopes too.
+func ContextWithScopes(ctx context.Context, scopes ...string) context.Context {
+	s := slices.Clone(scopes)
+	return context.WithValue(ctx, scopesKey{}, &contextScopes{scopes: s, hosts: scopeHosts(s)})
+}
+
+// RoundTrip sends req with a token as described on [Transport]. It does
+// not change req.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	cfg := t.config()
+	if cfg.err != nil {
+		closeBody(req)
+		return nil, cfg.err
+	}
+	if req.URL == nil {
+		closeBody(req)
+		return nil, errors.New("bearer: request has no URL")
+	}
+	ctx := req.Context()
+	scopes, hosts := t.Scopes, &cfg.hosts
+	if cs, ok := ctx.Value(scopesKey{}).(*contextScopes); ok {
+		scopes = cs.scopes
+		if !cfg.explicit {
+			hosts = &cs.hosts
+		}
+	}
+	if hosts.empty() {
+		closeBody(req)
+		return nil, fmt.Errorf("%w (scopes %q)", ErrNoAllowedHost, scopes)
+	}
+	if hasAuthorization(req.Header) || !allowed(hosts, req) {
+		return t.base().RoundTrip(req)
+	}
+	if req.URL.Scheme != "https" && !(req.URL.Scheme == "http" && (t.AllowHTTP || isLoopback(req.URL.Hostname()))) {
+		closeBody(req)
+		return nil, fmt.Errorf("%w: refusing to send a token to %s://%s", ErrInsecure, clip(req.URL.Scheme), clip(req.URL.Host))
+	}
+
+	src := t.Source
+	tok, err := src.Token(ctx, TokenRequest{Scopes: scopes})
+	if err != nil {
+		closeBody(req)
+		return nil, fmt.Errorf("bearer: getting a token for %s: %w", clip(req.URL.Host), err)
+	}
+	r2 := req.Clone(ctx)
+	if err := authorize(r2, cfg.authorizer, tok, ""); err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, err := t.base().RoundTrip(r2)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	return t.recover(req, resp, cfg.authorizer, scopes, tok, authScheme(r2.Header))
+}
+
+// CloseIdleConnections closes the idle connections of Base (or of
+// [http.DefaultTransport]) when it has a CloseIdleConnections method.
+func (t *Transport) CloseIdleConnections() {
+	type closeIdler interface{ CloseIdleConnections() }
+	if c, ok := t.base().(closeIdler); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// allowed reports whether req may carry a token: its URL's host is
+// allowed, and so is its Host field when that names another host.
+func allowed(hosts *hostSet, req *http.Request) bool {
+	if !hosts.allows(req.URL.Hostname()) {
+		return false
+	}
+	if req.Host != "" && req.Host != req.URL.Host {
+		return hosts.allows(hostname(req.Host))
+	}
+	return true
+}
+
+// hasAuthorization reports whether h has an Authorization header, under
+// any spelling of the name.
+func hasAuthorization(h http.Header) bool {
+	if _, ok := h["Authorization"]; ok {
+		return true
+	}
+	for k := range h {
+		if len(k) == len("Authorization") && asciiEqualFold(k, "Authorization") {
+			return true
+		}
+	}
+	return false
+}
+
+// authorize puts tok on req (the transport's own clone).
+func authorize(req *http.Request, ra RequestAuthorizer, tok Token, nonce string) error {
+	if ra != nil {
+		if err := ra.AuthorizeRequest(req, tok, nonce); err != nil {
+			return fmt.Errorf("bearer: authorizing the request: %w", err)
+		}
+		return nil
+	}
+	if tok.AccessToken == "" {
+		return errors.New("bearer: the token source returned an empty access token")
+	}
+	if tok.TokenType != "" && !asciiEqualFold(tok.TokenType, "Bearer") {
+		return fmt.Errorf("bearer: the token source returned a token of type %q, which needs a source that implements RequestAuthorizer", clip(tok.TokenType))
+	}
+	if req.Header == nil {
+		req.Header = make(http.Header, 1)
+	}
+	req.Header["Authorization"] = []string{"Bearer " + tok.AccessToken}
+	return nil
+}
+
+// authScheme returns the scheme of h's Authorization header.
+func authScheme(h http.Header) string {
+	v := h.Get("Authorization")
+	if i := strings.IndexByte(v, ' '); i >= 0 {
+		v = v[:i]
+	}
+	return v
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}

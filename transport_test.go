@@ -1,0 +1,890 @@
+package bearer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bearerhttp/bearer/challenge"
+)
+
+var graphScopes = []string{"https://graph.microsoft.com/.default"}
+
+func graphTransport(w *world, src TokenSource) *Transport {
+	return &Transport{Source: src, Scopes: graphScopes, Base: w.base}
+}
+
+// get sends a GET through rt and returns the status and body.
+func get(t *testing.T, rt http.RoundTripper, url string) (int, string) {
+	t.Helper()
+	resp, err := (&http.Client{Transport: rt}).Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestTransportAttachesToken(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization"), path: r.URL.RequestURI()})
+		io.WriteString(rw, "ok")
+	}))
+	src := &recordingSource{}
+	status, body := get(t, graphTransport(w, src), srv.url("graph.microsoft.com", "/v1.0/me?$select=id"))
+	if status != 200 || body != "ok" {
+		t.Fatalf("got %d %q", status, body)
+	}
+	want := []hit{{auth: "Bearer token-1", path: "/v1.0/me?$select=id"}}
+	if got := rec.all(); !reflect.DeepEqual(got, want) {
+		t.Errorf("server saw %+v, want %+v", got, want)
+	}
+	if reqs := src.requests(); len(reqs) != 1 || !slices.Equal(reqs[0].Scopes, graphScopes) || reqs[0].Claims != "" || reqs[0].ForceRefresh || reqs[0].Challenge != nil {
+		t.Errorf("source saw %+v, want one plain request for %v", reqs, graphScopes)
+	}
+}
+
+// TestTransportDoesNotMutateRequest sends a request through a claims
+// challenge and its resend, and checks the caller's request is as it was.
+func TestTransportDoesNotMutateRequest(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if rec.add(hit{auth: r.Header.Get("Authorization"), body: string(b)}) == 1 {
+			unauthorized(rw, claimsChallenge, 100)
+			return
+		}
+		io.WriteString(rw, "ok")
+	}))
+	req, err := http.NewRequest("POST", srv.url("graph.microsoft.com", "/v1.0/me/sendMail?x=1"), strings.NewReader("payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Test", "1")
+	ctx := req.Context()
+	var (
+		header     = req.Header
+		headerCopy = req.Header.Clone()
+		u          = req.URL
+		urlString  = req.URL.String()
+		body       = req.Body
+		getBody    = reflect.ValueOf(req.GetBody).Pointer()
+		host       = req.Host
+		length     = req.ContentLength
+	)
+	resp, err := graphTransport(w, &recordingSource{}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if reflect.ValueOf(req.Header).Pointer() != reflect.ValueOf(header).Pointer() {
+		t.Error("req.Header is another map")
+	}
+	if !reflect.DeepEqual(req.Header, headerCopy) {
+		t.Errorf("req.Header = %v, want %v", req.Header, headerCopy)
+	}
+	if req.URL != u || req.URL.String() != urlString {
+		t.Errorf("req.URL changed to %v", req.URL)
+	}
+	if req.Body != body {
+		t.Error("req.Body replaced")
+	}
+	if reflect.ValueOf(req.GetBody).Pointer() != getBody || req.Host != host || req.ContentLength != length || req.Context() != ctx {
+		t.Error("GetBody, Host, ContentLength or the context changed")
+	}
+	if got := rec.all(); len(got) != 2 || got[0].body != "payload" || got[1].body != "payload" {
+		t.Errorf("server saw %+v", got)
+	}
+}
+
+func TestTransportCallerAuthorizationPassesThrough(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization")})
+		unauthorized(rw, claimsChallenge, 10) // a challenge it must not act upon
+	}))
+	src := &recordingSource{}
+	for _, name := range []string{"Authorization", "authorization"} {
+		req, _ := http.NewRequest("GET", srv.url("graph.microsoft.com", "/"), nil)
+		req.Header[name] = []string{"Basic dXNlcjpwYXNz"}
+		resp, err := graphTransport(w, src).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: status %d, want the 401 as it came", name, resp.StatusCode)
+		}
+	}
+	if got := rec.all(); len(got) != 2 || got[0].auth != "Basic dXNlcjpwYXNz" || got[1].auth != "Basic dXNlcjpwYXNz" {
+		t.Errorf("server saw %+v", got)
+	}
+	if reqs := src.requests(); len(reqs) != 0 {
+		t.Errorf("source was asked %d times", len(reqs))
+	}
+}
+
+func TestTransportRedirect(t *testing.T) {
+	w := newWorld(t)
+	landed := &recorder{}
+	foreign := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		landed.add(hit{auth: r.Header.Get("Authorization"), path: r.Host})
+		io.WriteString(rw, "landed")
+	}))
+	start := &recorder{}
+	var home *server
+	home = w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start.add(hit{auth: r.Header.Get("Authorization"), path: r.URL.Path})
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(rw, r, foreign.url("example.com", "/landing"), http.StatusFound)
+		case "/home":
+			http.Redirect(rw, r, home.url("graph.microsoft.com", "/done"), http.StatusFound)
+		default:
+			io.WriteString(rw, "home")
+		}
+	}))
+
+	t.Run("to a foreign host carries no token", func(t *testing.T) {
+		src := &recordingSource{}
+		status, body := get(t, graphTransport(w, src), home.url("graph.microsoft.com", "/away"))
+		if status != 200 || body != "landed" {
+			t.Fatalf("got %d %q", status, body)
+		}
+		if got := landed.all(); len(got) != 1 || got[0].auth != "" || !strings.HasPrefix(got[0].path, "example.com:") {
+			t.Errorf("foreign host saw %+v, want one request without Authorization", got)
+		}
+		if n := len(src.requests()); n != 1 {
+			t.Errorf("source asked %d times, want 1 (for the first hop)", n)
+		}
+	})
+	t.Run("within an allowed host keeps the token", func(t *testing.T) {
+		start.reset()
+		status, _ := get(t, graphTransport(w, &recordingSource{}), home.url("graph.microsoft.com", "/home"))
+		if status != 200 {
+			t.Fatalf("status %d", status)
+		}
+		got := start.all()
+		if len(got) != 2 || got[0].auth != "Bearer token-1" || got[1].auth != "Bearer token-2" {
+			t.Errorf("home saw %+v", got)
+		}
+	})
+	t.Run("downgrade to plain http is refused", func(t *testing.T) {
+		plain := w.plain(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			t.Errorf("plain server reached with Authorization %q", r.Header.Get("Authorization"))
+		}))
+		down := w.tls(t, http.RedirectHandler(plain.url("graph.microsoft.com", "/"), http.StatusFound))
+		_, err := (&http.Client{Transport: graphTransport(w, &recordingSource{})}).Get(down.url("graph.microsoft.com", "/"))
+		if !errors.Is(err, ErrInsecure) {
+			t.Errorf("error %v, want ErrInsecure", err)
+		}
+	})
+}
+
+// onceReader is a body net/http cannot replay (NewRequest sets no GetBody).
+type onceReader struct{ io.Reader }
+
+func TestTransportNonReplayableBodyIsNeverResent(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		rec.add(hit{auth: r.Header.Get("Authorization"), body: string(b)})
+		unauthorized(rw, claimsChallenge, 10)
+	}))
+	src := &recordingSource{}
+	req, _ := http.NewRequest("POST", srv.url("graph.microsoft.com", "/"), onceReader{strings.NewReader("payload")})
+	if req.GetBody != nil {
+		t.Fatal("test request is replayable")
+	}
+	resp, err := graphTransport(w, src).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("status %d, want 401", resp.StatusCode)
+	}
+	if got := rec.all(); len(got) != 1 || got[0].body != "payload" {
+		t.Errorf("server saw %+v, want the request once", got)
+	}
+	if n := len(src.requests()); n != 1 {
+		t.Errorf("source asked %d times, want 1 (no claims request for a request that cannot be resent)", n)
+	}
+}
+
+func TestTransportSecondChallengeIsReturned(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		n := rec.add(hit{auth: r.Header.Get("Authorization")})
+		w := rw
+		w.Header().Set("WWW-Authenticate", claimsChallenge)
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, "challenge %d", n)
+	}))
+	src := &recordingSource{}
+	status, body := get(t, graphTransport(w, src), srv.url("graph.microsoft.com", "/"))
+	if status != http.StatusUnauthorized || body != "challenge 2" {
+		t.Errorf("got %d %q, want the second 401 as it came", status, body)
+	}
+	if got := rec.all(); len(got) != 2 || got[0].auth != "Bearer token-1" || got[1].auth != "Bearer token-2" {
+		t.Errorf("server saw %+v", got)
+	}
+	reqs := src.requests()
+	if len(reqs) != 2 || reqs[0].Claims != "" || reqs[1].Claims != caeClaims {
+		t.Errorf("source saw %+v", reqs)
+	}
+}
+
+func TestTransportChallengeFromHostNotAllowed(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization")})
+		unauthorized(rw, claimsChallenge, 10)
+	}))
+	src := &recordingSource{}
+	status, _ := get(t, graphTransport(w, src), srv.url("example.com", "/"))
+	if status != http.StatusUnauthorized {
+		t.Errorf("status %d", status)
+	}
+	if got := rec.all(); len(got) != 1 || got[0].auth != "" {
+		t.Errorf("server saw %+v, want one request without a token", got)
+	}
+	if n := len(src.requests()); n != 0 {
+		t.Errorf("source asked %d times, want 0", n)
+	}
+}
+
+func TestTransportConcurrentRequests(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization")})
+		io.WriteString(rw, "ok")
+	}))
+	src := &recordingSource{}
+	client := &http.Client{Transport: graphTransport(w, ReuseTokenSource(src))}
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for range 40 {
+		wg.Go(func() {
+			for range 5 {
+				resp, err := client.Get(srv.url("graph.microsoft.com", "/"))
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	hits := rec.all()
+	if len(hits) != 200 {
+		t.Errorf("server saw %d requests", len(hits))
+	}
+	for _, h := range hits {
+		if h.auth != "Bearer token-1" {
+			t.Fatalf("a request carried %q", h.auth)
+		}
+	}
+	if n := len(src.requests()); n != 1 {
+		t.Errorf("source asked %d times, want 1", n)
+	}
+}
+
+func TestTransportContextWithScopes(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization"), path: r.Host})
+	}))
+	vault := []string{"https://vault.azure.net/.default"}
+	src := &recordingSource{}
+	tr := graphTransport(w, src)
+	send := func(host string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ContextWithScopes(context.Background(), vault...), "GET", srv.url(host, "/secrets/x"), nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	send("myvault.vault.azure.net")
+	send("graph.microsoft.com") // allowed by the transport's scopes, not by the request's
+	got := rec.all()
+	if len(got) != 2 || got[0].auth != "Bearer token-1" || got[1].auth != "" {
+		t.Errorf("server saw %+v, want a token for the vault only", got)
+	}
+	if reqs := src.requests(); len(reqs) != 1 || !slices.Equal(reqs[0].Scopes, vault) {
+		t.Errorf("source saw %+v, want one request for %v", reqs, vault)
+	}
+
+	t.Run("AllowedHosts still rule", func(t *testing.T) {
+		rec.reset()
+		src := &recordingSource{}
+		tr := &Transport{Source: src, Scopes: graphScopes, Base: w.base, AllowedHosts: []string{"example.com"}}
+		req, _ := http.NewRequestWithContext(ContextWithScopes(context.Background(), vault...), "GET", srv.url("example.com", "/"), nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := rec.all(); len(got) != 1 || got[0].auth != "Bearer token-1" {
+			t.Errorf("server saw %+v", got)
+		}
+		if reqs := src.requests(); len(reqs) != 1 || !slices.Equal(reqs[0].Scopes, vault) {
+			t.Errorf("source saw %+v", reqs)
+		}
+	})
+	t.Run("scopes are copied", func(t *testing.T) {
+		s := []string{"https://vault.azure.net/.default"}
+		ctx := ContextWithScopes(context.Background(), s...)
+		s[0] = "changed"
+		if cs := ctx.Value(scopesKey{}).(*contextScopes); cs.scopes[0] != "https://vault.azure.net/.default" {
+			t.Errorf("context scopes follow the caller's slice: %v", cs.scopes)
+		}
+	})
+}
+
+// challengeFirst answers the first request with a 401 carrying ch (and a
+// body of n bytes), and later requests with 200; it records what it saw.
+func challengeFirst(rec *recorder, ch string, n int) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if rec.add(hit{auth: r.Header.Get("Authorization"), body: string(b)}) == 1 {
+			unauthorized(rw, ch, n)
+			return
+		}
+		io.WriteString(rw, "ok")
+	})
+}
+
+func TestTransportClaimsChallengeReplaysBody(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, challengeFirst(rec, claimsChallenge, 4096))
+	src := &recordingSource{}
+	resp, err := (&http.Client{Transport: graphTransport(w, src)}).Post(srv.url("graph.microsoft.com", "/v1.0/me/sendMail"), "application/json", strings.NewReader(`{"message":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "ok" {
+		t.Fatalf("got %d %q", resp.StatusCode, b)
+	}
+	want := []hit{{auth: "Bearer token-1", body: `{"message":{}}`}, {auth: "Bearer token-2", body: `{"message":{}}`}}
+	if got := rec.all(); !reflect.DeepEqual(got, want) {
+		t.Errorf("server saw %+v, want %+v", got, want)
+	}
+	reqs := src.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("source saw %d requests", len(reqs))
+	}
+	if r := reqs[1]; r.Claims != caeClaims || r.Challenge == nil || !r.Challenge.IsCAE() || !slices.Equal(r.Scopes, graphScopes) || r.ForceRefresh {
+		t.Errorf("claims request %+v", r)
+	}
+	if n := srv.conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1: the 401 must be drained and closed before the resend", n)
+	}
+}
+
+func TestTransportLargeChallengeBody(t *testing.T) {
+	// A 401 body over the drain limit is closed, not read to the end: the
+	// resend takes a new connection.
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, challengeFirst(rec, claimsChallenge, maxDrain+64<<10))
+	status, _ := get(t, graphTransport(w, &recordingSource{}), srv.url("graph.microsoft.com", "/"))
+	if status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	if n := srv.conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+func TestTransportStepUp(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, challengeFirst(rec, `Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="myACR"`, 10))
+	src := &recordingSource{}
+	status, _ := get(t, graphTransport(w, src), srv.url("graph.microsoft.com", "/"))
+	if status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	reqs := src.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("source saw %d requests", len(reqs))
+	}
+	if r := reqs[1]; r.Challenge == nil || !r.Challenge.IsStepUp() || r.Challenge.Param("acr_values") != "myACR" || r.Claims != "" || r.ForceRefresh {
+		t.Errorf("step-up request %+v", r)
+	}
+	if got := rec.all(); len(got) != 2 || got[1].auth != "Bearer token-2" {
+		t.Errorf("server saw %+v", got)
+	}
+}
+
+func TestTransportInvalidTokenForcesRefresh(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, challengeFirst(rec, `Bearer realm="", error="invalid_token", error_description="The access token expired"`, 10))
+	src := &recordingSource{}
+	status, _ := get(t, graphTransport(w, src), srv.url("graph.microsoft.com", "/"))
+	if status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	reqs := src.requests()
+	if len(reqs) != 2 || !reqs[1].ForceRefresh || reqs[1].Claims != "" || reqs[1].Challenge != nil {
+		t.Errorf("source saw %+v, want a ForceRefresh request second", reqs)
+	}
+	if got := rec.all(); len(got) != 2 || got[1].auth != "Bearer token-2" {
+		t.Errorf("server saw %+v", got)
+	}
+}
+
+func TestTransportUndecodableClaimsReturns401(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{})
+		rw.Header().Set("WWW-Authenticate", `Bearer claims="not base64", error="insufficient_claims"`)
+		rw.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(rw, "the original body")
+	}))
+	src := &recordingSource{}
+	status, body := get(t, graphTransport(w, src), srv.url("graph.microsoft.com", "/"))
+	if status != http.StatusUnauthorized || body != "the original body" {
+		t.Errorf("got %d %q, want the 401 unchanged", status, body)
+	}
+	if n := len(src.requests()); n != 1 {
+		t.Errorf("source asked %d times, want 1", n)
+	}
+	if n := len(rec.all()); n != 1 {
+		t.Errorf("server saw %d requests, want 1", n)
+	}
+}
+
+func TestTransportSourceErrorIsChallengeError(t *testing.T) {
+	w := newWorld(t)
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stepup" {
+			unauthorized(rw, `Bearer error="insufficient_user_authentication", acr_values="c1"`, 8192)
+			return
+		}
+		io.WriteString(rw, "ok")
+	}))
+	src := &recordingSource{fail: func(r TokenRequest) error {
+		if r.Challenge != nil {
+			return fmt.Errorf("daemon cannot sign in: %w", ErrInteractionRequired)
+		}
+		return nil
+	}}
+	client := &http.Client{Transport: graphTransport(w, src)}
+	resp, err := client.Get(srv.url("graph.microsoft.com", "/stepup"))
+	if resp != nil {
+		resp.Body.Close()
+		t.Fatalf("got a response (%d) with error %v", resp.StatusCode, err)
+	}
+	var ce *ChallengeError
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v (%T) is not a *ChallengeError", err, err)
+	}
+	if !errors.Is(err, ErrInteractionRequired) {
+		t.Errorf("error %v does not wrap ErrInteractionRequired", err)
+	}
+	if ce.StatusCode != 401 || !ce.Challenge.IsStepUp() || ce.Challenge.Param("acr_values") != "c1" || !strings.Contains(ce.Header.Get("WWW-Authenticate"), "insufficient_user_authentication") {
+		t.Errorf("ChallengeError %+v", ce)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "insufficient_user_authentication") || !strings.Contains(msg, "daemon cannot sign in") {
+		t.Errorf("error message %q does not say which challenge and why", msg)
+	}
+	// The 401 was drained and closed: the next request reuses its connection.
+	status, _ := get(t, client.Transport, srv.url("graph.microsoft.com", "/ok"))
+	if status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	if n := srv.conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
+
+func TestTransportHTTP(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	plain := w.plain(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization"), path: r.Host})
+	}))
+	tests := []struct {
+		name      string
+		tr        func(src TokenSource) *Transport
+		url       string
+		wantErr   error
+		wantAuth  string
+		wantAsked int
+	}{
+		{"to a non-loopback host is refused",
+			func(src TokenSource) *Transport {
+				return &Transport{Source: src, Base: w.base, AllowedHosts: []string{"example.com"}}
+			}, plain.url("example.com", "/"), ErrInsecure, "", 0},
+		{"to an IP loopback address is allowed",
+			func(src TokenSource) *Transport {
+				return &Transport{Source: src, Base: w.base, AllowedHosts: []string{"127.0.0.1"}}
+			}, plain.url("127.0.0.1", "/"), nil, "Bearer token-1", 1},
+		{"to localhost is allowed",
+			func(src TokenSource) *Transport {
+				return &Transport{Source: src, Base: w.base, AllowedHosts: []string{"localhost"}}
+			}, plain.url("localhost", "/"), nil, "Bearer token-1", 1},
+		{"with AllowHTTP is allowed",
+			func(src TokenSource) *Transport {
+				return &Transport{Source: src, Base: w.base, AllowedHosts: []string{"example.com"}, AllowHTTP: true}
+			}, plain.url("example.com", "/"), nil, "Bearer token-1", 1},
+		{"to a host that is not allowed goes out without a token",
+			func(src TokenSource) *Transport { return graphTransport(w, src) },
+			plain.url("example.com", "/"), nil, "", 0},
+		{"with the scheme in capitals is refused",
+			func(src TokenSource) *Transport { return graphTransport(w, src) },
+			"HTTP://graph.microsoft.com:" + plain.port + "/", ErrInsecure, "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec.reset()
+			src := &recordingSource{}
+			req, err := http.NewRequest("GET", tt.url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := tt.tr(src).RoundTrip(req)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("error %v, want %v", err, tt.wantErr)
+				}
+				if len(rec.all()) != 0 {
+					t.Error("the request was sent")
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if got := rec.all(); len(got) != 1 || got[0].auth != tt.wantAuth {
+					t.Errorf("server saw %+v, want Authorization %q", got, tt.wantAuth)
+				}
+			}
+			if n := len(src.requests()); n != tt.wantAsked {
+				t.Errorf("source asked %d times, want %d", n, tt.wantAsked)
+			}
+		})
+	}
+}
+
+// closeRecorder is a request body that records Close.
+type closeRecorder struct {
+	io.Reader
+	closed bool
+}
+
+func (c *closeRecorder) Close() error { c.closed = true; return nil }
+
+func TestTransportConfigurationErrors(t *testing.T) {
+	src := &recordingSource{}
+	tests := []struct {
+		name string
+		tr   *Transport
+		ctx  context.Context
+		want error  // errors.Is, when not nil
+		text string // in the message
+	}{
+		{"no source", &Transport{Scopes: graphScopes}, nil, nil, "Source is nil"},
+		{"no scopes", &Transport{Source: src}, nil, ErrNoAllowedHost, "no host"},
+		{"scopes that name no host", &Transport{Source: src, Scopes: []string{"api://my-api/.default", "http://example.com/x"}}, nil, ErrNoAllowedHost, "api://my-api/.default"},
+		{"context scopes that name no host", &Transport{Source: src, Scopes: graphScopes}, ContextWithScopes(context.Background(), "api://my-api/.default"), ErrNoAllowedHost, ""},
+		{"allowed host matching everything", &Transport{Source: src, AllowedHosts: []string{"*"}}, nil, nil, "every host"},
+		{"allowed host with a URL", &Transport{Source: src, AllowedHosts: []string{"https://example.com"}}, nil, nil, "a URL"},
+		{"allowed host with a port", &Transport{Source: src, AllowedHosts: []string{"example.com:443"}}, nil, nil, "port"},
+		{"empty allowed host", &Transport{Source: src, AllowedHosts: []string{"example.com", ""}}, nil, nil, "empty"},
+		{"inner wildcard", &Transport{Source: src, AllowedHosts: []string{"*.*.example.com"}}, nil, nil, "leading"},
+		{"bad character", &Transport{Source: src, AllowedHosts: []string{"exa mple.com"}}, nil, nil, "character"},
+		{"empty label", &Transport{Source: src, AllowedHosts: []string{"*..com"}}, nil, nil, "empty label"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := tt.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			body := &closeRecorder{Reader: strings.NewReader("x")}
+			req, _ := http.NewRequestWithContext(ctx, "POST", "https://graph.microsoft.com/", body)
+			// Even a request with its own Authorization is refused by a
+			// misconfigured transport.
+			req.Header.Set("Authorization", "Basic x")
+			resp, err := tt.tr.RoundTrip(req)
+			if resp != nil || err == nil {
+				t.Fatalf("RoundTrip = %v, %v; want an error", resp, err)
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("error %v, want %v", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.text) {
+				t.Errorf("error %q does not mention %q", err, tt.text)
+			}
+			if !body.closed {
+				t.Error("request body not closed")
+			}
+		})
+	}
+	if n := len(src.requests()); n != 0 {
+		t.Errorf("source asked %d times", n)
+	}
+}
+
+func TestTransportTokenType(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization")})
+	}))
+	for _, typ := range []string{"", "Bearer", "bearer"} {
+		rec.reset()
+		get(t, graphTransport(w, &recordingSource{typ: typ}), srv.url("graph.microsoft.com", "/"))
+		if got := rec.all(); len(got) != 1 || got[0].auth != "Bearer token-1" {
+			t.Errorf("type %q: server saw %+v", typ, got)
+		}
+	}
+	rec.reset()
+	req, _ := http.NewRequest("GET", srv.url("graph.microsoft.com", "/"), nil)
+	_, err := graphTransport(w, &recordingSource{typ: "pop"}).RoundTrip(req)
+	if err == nil || !strings.Contains(err.Error(), "RequestAuthorizer") {
+		t.Errorf("a pop token: error %v, want one naming RequestAuthorizer", err)
+	}
+	if len(rec.all()) != 0 {
+		t.Error("a pop token was sent as a bearer token")
+	}
+}
+
+func TestTransportHostFieldMustBeAllowedToo(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization"), path: r.Host})
+	}))
+	src := &recordingSource{}
+	req, _ := http.NewRequest("GET", srv.url("graph.microsoft.com", "/"), nil)
+	req.Host = "evil.example"
+	resp, err := graphTransport(w, src).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := rec.all(); len(got) != 1 || got[0].auth != "" || got[0].path != "evil.example" {
+		t.Errorf("server saw %+v, want no token", got)
+	}
+	if n := len(src.requests()); n != 0 {
+		t.Errorf("source asked %d times", n)
+	}
+}
+
+// dpopSource authorizes requests itself, as a DPoP source would.
+type dpopSource struct{ recordingSource }
+
+func (s *dpopSource) AuthorizeRequest(req *http.Request, tok Token, nonce string) error {
+	req.Header.Set("Authorization", "DPoP "+tok.AccessToken)
+	req.Header.Set("DPoP", "proof nonce="+nonce)
+	return nil
+}
+
+func TestTransportRequestAuthorizer(t *testing.T) {
+	w := newWorld(t)
+	type step struct {
+		status    int
+		challenge string
+		nonce     string
+	}
+	run := func(t *testing.T, src TokenSource, steps []step) ([]hit, *http.Response) {
+		rec := &recorder{}
+		srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			n := rec.add(hit{auth: r.Header.Get("Authorization"), body: r.Header.Get("DPoP")})
+			s := steps[min(n, len(steps))-1]
+			if s.nonce != "" {
+				rw.Header().Set("DPoP-Nonce", s.nonce)
+			}
+			if s.challenge != "" {
+				rw.Header().Set("WWW-Authenticate", s.challenge)
+			}
+			rw.WriteHeader(s.status)
+		}))
+		req, _ := http.NewRequest("GET", srv.url("graph.microsoft.com", "/"), nil)
+		resp, err := graphTransport(w, src).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return rec.all(), resp
+	}
+	nonceCh := `DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`
+	dpopCAE := strings.Replace(claimsChallenge, "Bearer", "DPoP", 1)
+
+	t.Run("nonce then claims", func(t *testing.T) {
+		src := &dpopSource{}
+		hits, resp := run(t, src, []step{{401, nonceCh, "n1"}, {401, dpopCAE, ""}, {200, "", ""}})
+		want := []hit{{auth: "DPoP token-1", body: "proof nonce="}, {auth: "DPoP token-1", body: "proof nonce=n1"}, {auth: "DPoP token-2", body: "proof nonce=n1"}}
+		if resp.StatusCode != 200 || !reflect.DeepEqual(hits, want) {
+			t.Errorf("status %d, server saw %+v, want %+v", resp.StatusCode, hits, want)
+		}
+		if reqs := src.requests(); len(reqs) != 2 || reqs[1].Claims != caeClaims {
+			t.Errorf("source saw %+v: want no token request for the nonce, one for the claims", reqs)
+		}
+	})
+	t.Run("at most two resends", func(t *testing.T) {
+		src := &dpopSource{}
+		hits, resp := run(t, src, []step{{401, nonceCh, "n1"}, {401, dpopCAE, ""}, {401, `DPoP error="invalid_token"`, ""}, {200, "", ""}})
+		if resp.StatusCode != 401 || len(hits) != 3 {
+			t.Errorf("status %d after %d requests, want the third 401", resp.StatusCode, len(hits))
+		}
+	})
+	t.Run("nonce without DPoP-Nonce header", func(t *testing.T) {
+		hits, resp := run(t, &dpopSource{}, []step{{401, nonceCh, ""}, {200, "", ""}})
+		if resp.StatusCode != 401 || len(hits) != 1 {
+			t.Errorf("status %d after %d requests", resp.StatusCode, len(hits))
+		}
+	})
+	t.Run("nonce ignored for a bearer source", func(t *testing.T) {
+		hits, resp := run(t, &recordingSource{}, []step{{401, `Bearer error="use_dpop_nonce"`, "n1"}, {200, "", ""}})
+		if resp.StatusCode != 401 || len(hits) != 1 {
+			t.Errorf("status %d after %d requests", resp.StatusCode, len(hits))
+		}
+	})
+	t.Run("a DPoP challenge does not count for a bearer token", func(t *testing.T) {
+		src := &recordingSource{}
+		hits, resp := run(t, src, []step{{401, `DPoP error="invalid_token"`, ""}, {200, "", ""}})
+		if resp.StatusCode != 401 || len(hits) != 1 || len(src.requests()) != 1 {
+			t.Errorf("status %d after %d requests", resp.StatusCode, len(hits))
+		}
+	})
+}
+
+// closeIdleCounter is a RoundTripper that counts CloseIdleConnections.
+type closeIdleCounter struct {
+	http.RoundTripper
+	n int
+}
+
+func (c *closeIdleCounter) CloseIdleConnections() { c.n++ }
+
+func TestTransportCloseIdleConnections(t *testing.T) {
+	base := &closeIdleCounter{}
+	tr := &Transport{Source: &recordingSource{}, Scopes: graphScopes, Base: base}
+	tr.CloseIdleConnections()
+	if base.n != 1 {
+		t.Errorf("Base.CloseIdleConnections called %d times", base.n)
+	}
+	// A base without the method is fine.
+	(&Transport{Base: roundTripFunc(nil)}).CloseIdleConnections()
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestTransportErrorsHoldNoToken provokes every error the transport can
+// return once it holds a token, and checks none of them shows it.
+func TestTransportErrorsHoldNoToken(t *testing.T) {
+	const secret = "eyJ0eXAiOiJKV1QiLCJub25jZSI6IlNFQ1JFVCJ9.c2VjcmV0.c2ln"
+	secretSource := func(typ string, fail error) TokenSource {
+		return TokenSourceFunc(func(ctx context.Context, req TokenRequest) (Token, error) {
+			if req.Challenge != nil || req.ForceRefresh {
+				if fail != nil {
+					return Token{}, fail
+				}
+			}
+			return Token{AccessToken: secret, TokenType: typ}, nil
+		})
+	}
+	challengeBase := func(ch string) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			h := http.Header{}
+			h.Set("WWW-Authenticate", ch)
+			return &http.Response{StatusCode: 401, Header: h, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+		})
+	}
+	failingBase := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return nil, errors.New("connection refused")
+	})
+	tests := []struct {
+		name string
+		tr   *Transport
+	}{
+		{"source fails a claims challenge", &Transport{Source: secretSource("", errors.New("no")), Scopes: graphScopes, Base: challengeBase(claimsChallenge)}},
+		{"source fails a step-up", &Transport{Source: secretSource("", ErrInteractionRequired), Scopes: graphScopes, Base: challengeBase(`Bearer error="insufficient_user_authentication"`)}},
+		{"source fails a forced refresh", &Transport{Source: secretSource("", errors.New("no")), Scopes: graphScopes, Base: challengeBase(`Bearer error="invalid_token"`)}},
+		{"token of another type", &Transport{Source: secretSource("PoP", nil), Scopes: graphScopes, Base: failingBase}},
+		{"base fails", &Transport{Source: secretSource("", nil), Scopes: graphScopes, Base: failingBase}},
+		{"insecure", &Transport{Source: secretSource("", nil), AllowedHosts: []string{"graph.microsoft.com"}, Base: failingBase}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := "https://graph.microsoft.com/v1.0/me"
+			if tt.name == "insecure" {
+				url = "http://graph.microsoft.com/v1.0/me"
+			}
+			_, err := (&http.Client{Transport: tt.tr}).Get(url)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, s := range []string{err.Error(), fmt.Sprintf("%v", err), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+				if strings.Contains(s, secret) || strings.Contains(s, "SECRET") {
+					t.Fatalf("error shows the token: %s", s)
+				}
+			}
+			var ce *ChallengeError
+			if errors.As(err, &ce) {
+				if s := fmt.Sprintf("%#v", *ce); strings.Contains(s, secret) {
+					t.Fatalf("ChallengeError shows the token: %s", s)
+				}
+			}
+		})
+	}
+}
+
+func TestChallengeErrorMessage(t *testing.T) {
+	e := &ChallengeError{
+		StatusCode: 401,
+		Challenge:  challenge.Challenge{Scheme: "Bearer", Params: map[string]string{"error": strings.Repeat("x", 1000)}},
+		Err:        ErrInteractionRequired,
+	}
+	if msg := e.Error(); len(msg) > 300 || !strings.Contains(msg, "401") || !strings.Contains(msg, "user interaction required") {
+		t.Errorf("message %q", msg)
+	}
+	if !errors.Is(e, ErrInteractionRequired) {
+		t.Error("Unwrap does not reach Err")
+	}
+}
