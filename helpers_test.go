@@ -9,6 +9,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -113,6 +115,9 @@ func (w *world) tls(t testing.TB, h http.Handler) *server {
 	t.Helper()
 	s := &server{Server: httptest.NewUnstartedServer(h)}
 	s.TLS = &tls.Config{Certificates: []tls.Certificate{w.cert}}
+	// Connections a client dialed but did not use are closed at shutdown
+	// mid-handshake; the server would log each.
+	s.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			s.conns.Add(1)
