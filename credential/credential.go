@@ -11,6 +11,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -29,6 +30,19 @@ const (
 	// an algorithm from Request.Algorithms.
 	OIDC
 )
+
+// String returns "Entra", "ADFS" or "OIDC".
+func (k AuthorityKind) String() string {
+	switch k {
+	case Entra:
+		return "Entra"
+	case ADFS:
+		return "ADFS"
+	case OIDC:
+		return "OIDC"
+	}
+	return "AuthorityKind(" + strconv.Itoa(int(k)) + ")"
+}
 
 // Request is what a [Credential] needs to know of one token request.
 // Package flow fills it for every attempt.
@@ -69,4 +83,30 @@ type Request struct {
 // secret, key or assertion.
 type Credential interface {
 	Apply(ctx context.Context, req Request, form url.Values, header http.Header) error
+}
+
+// Validate reports whether c can authenticate a client at all: it returns
+// [ErrNoCredential] for a nil c and otherwise the result of c's own
+// Validate() error method, if it has one. The credentials of this package
+// all have one: an empty [Secret] reports [ErrEmptySecret], an [Assertion]
+// with a nil callback [ErrNoCallback], an [AssertionFile] with no path
+// [ErrEmptyAssertion], and a [Certificate] whose certificate has expired
+// since it was made [ErrCertificateExpired]. Package flow calls it when an
+// application is created.
+func Validate(c Credential) error {
+	if c == nil {
+		return ErrNoCredential
+	}
+	if v, ok := c.(interface{ Validate() error }); ok {
+		return v.Validate()
+	}
+	return nil
+}
+
+// now returns req.Now, or the current time when it is zero.
+func (req *Request) now() time.Time {
+	if req.Now.IsZero() {
+		return time.Now()
+	}
+	return req.Now
 }
