@@ -1,0 +1,140 @@
+package authtest
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// A stand-in of the Azure instance metadata service (IMDS): the region
+// (/metadata/instance/compute/location?format=text&api-version=2021-01-01)
+// and managed identity tokens (/metadata/identity/oauth2/token). Both
+// require the Metadata: true header, as IMDS does.
+
+// SetRegion sets the region the instance metadata stand-in reports; ""
+// makes it answer 404, as when no region can be found.
+func (s *Server) SetRegion(region string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.region = region
+}
+
+func imdsError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+// serveRegion answers GET /metadata/instance/compute/location with the
+// region as text.
+func (s *Server) serveRegion(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		s.logProblem(r, http.StatusMethodNotAllowed, "IMDS: method not allowed")
+		imdsError(w, http.StatusMethodNotAllowed, "invalid_request", "The request method is not allowed.")
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("Metadata"), "true") {
+		s.logProblem(r, http.StatusBadRequest, "IMDS: Metadata header missing")
+		imdsError(w, http.StatusBadRequest, "invalid_request", "Required metadata header not specified")
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("api-version") == "" {
+		s.logProblem(r, http.StatusBadRequest, "IMDS: api-version missing")
+		imdsError(w, http.StatusBadRequest, "invalid_request", "Bad request. api-version was not specified in the request")
+		return
+	}
+	s.mu.Lock()
+	region := s.region
+	s.mu.Unlock()
+	if region == "" {
+		s.logProblem(r, http.StatusNotFound, "IMDS: no region set")
+		http.NotFound(w, r)
+		return
+	}
+	if f := q.Get("format"); f != "" && f != "text" {
+		writeJSON(w, http.StatusOK, region)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte(region))
+}
+
+// serveManagedIdentity answers IMDS token requests
+// (GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=...)
+// for the system-assigned identity, or the user-assigned one named by
+// client_id, object_id or msi_res_id (mi_res_id). Tokens are app-only,
+// carry every role of the resource's API, and live 24 hours; the response
+// fields are strings, as IMDS sends them.
+func (s *Server) serveManagedIdentity(w http.ResponseWriter, r *http.Request) {
+	if !strings.EqualFold(r.Header.Get("Metadata"), "true") {
+		s.logProblem(r, http.StatusBadRequest, "IMDS: Metadata header missing")
+		imdsError(w, http.StatusBadRequest, "invalid_request", "Required metadata header not specified")
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("api-version") == "" {
+		s.logProblem(r, http.StatusBadRequest, "IMDS: api-version missing")
+		imdsError(w, http.StatusBadRequest, "invalid_request", "Required query variable 'api-version' is missing")
+		return
+	}
+	resource := q.Get("resource")
+	if resource == "" {
+		s.logProblem(r, http.StatusBadRequest, "IMDS: resource missing")
+		imdsError(w, http.StatusBadRequest, "invalid_request", "Required query variable 'resource' is missing")
+		return
+	}
+	clientID, objectID := "", ""
+	resourceID := ""
+	s.mu.Lock()
+	switch {
+	case q.Get("client_id") != "" || q.Get("object_id") != "" || q.Get("msi_res_id") != "" || q.Get("mi_res_id") != "":
+		for _, m := range s.identities {
+			if (q.Get("client_id") != "" && strings.EqualFold(m.ClientID, q.Get("client_id"))) ||
+				(q.Get("object_id") != "" && strings.EqualFold(m.ObjectID, q.Get("object_id"))) ||
+				(q.Get("msi_res_id") != "" && strings.EqualFold(m.ResourceID, q.Get("msi_res_id"))) ||
+				(q.Get("mi_res_id") != "" && strings.EqualFold(m.ResourceID, q.Get("mi_res_id"))) {
+				clientID, objectID, resourceID = m.ClientID, m.ObjectID, m.ResourceID
+			}
+		}
+	default:
+		clientID, objectID = SystemAssignedClientID, derivedGUID("mi", SystemAssignedClientID)
+		resourceID = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/authtest/providers/Microsoft.Compute/virtualMachines/authtest"
+	}
+	api := s.apiLocked(strings.TrimSuffix(resource, "/.default"))
+	s.mu.Unlock()
+	if clientID == "" {
+		s.logProblem(r, http.StatusBadRequest, "IMDS: identity not found")
+		imdsError(w, http.StatusBadRequest, "invalid_request", "Identity not found")
+		return
+	}
+	if api == nil {
+		s.logProblem(r, http.StatusBadRequest, "IMDS: unknown resource")
+		imdsError(w, http.StatusBadRequest, "invalid_resource", "AADSTS500011: The resource principal named "+resource+" was not found in the tenant named "+DefaultTenant+".")
+		return
+	}
+	now := s.Now()
+	lifetime := s.cfg.managedLifetime
+	tok, err := s.mintAccessToken(tokenSpec{
+		aud: api.Audience, issuer: s.Issuer(DefaultTenant), tid: DefaultTenant, clientID: clientID,
+		azpacr: "2", appOID: objectID, roles: api.Roles, iat: now, lifetime: lifetime,
+		extra: map[string]any{"xms_mirid": resourceID},
+	})
+	if err != nil {
+		imdsError(w, http.StatusInternalServerError, "server_error", err.Error())
+		return
+	}
+	secs := strconv.FormatInt(int64(lifetime.Seconds()), 10)
+	writeJSON(w, http.StatusOK, map[string]string{
+		"access_token":   tok,
+		"client_id":      clientID,
+		"expires_in":     secs,
+		"expires_on":     strconv.FormatInt(now.Add(lifetime).Unix(), 10),
+		"ext_expires_in": secs,
+		"not_before":     strconv.FormatInt(now.Unix(), 10),
+		"resource":       resource,
+		"token_type":     "Bearer",
+	})
+}
+
+// SystemAssignedClientID is the client ID of the system-assigned managed
+// identity the instance metadata stand-in serves.
+const SystemAssignedClientID = "5ab2c9d3-0000-4000-8000-00000000a11d"

@@ -1,0 +1,426 @@
+package authtest
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// AccessTokenSpec describes an access token for [Server.IssueAccessToken].
+// Zero fields take the defaults given.
+type AccessTokenSpec struct {
+	// Audience is the token's aud; default [GraphAudience].
+	Audience string
+	// Scopes are the delegated scopes (scp). A token with a Subject and
+	// no Scopes gets no scp claim.
+	Scopes []string
+	// Roles are the app roles (roles).
+	Roles []string
+	// Subject is the username or object ID of the user the token is for;
+	// a registered user gives their object ID, name and home tenant, any
+	// other value is used as the object ID. Empty makes an app-only token
+	// (idtyp app) for ClientID.
+	Subject string
+	// ClientID is the client the token was issued to (azp, appid);
+	// default "authtest-client".
+	ClientID string
+	// Tenant is the tenant (an ID or a domain); default the user's home
+	// tenant, or [DefaultTenant] for app-only tokens.
+	Tenant string
+	// Lifetime is how long the token lives; default the server's token
+	// lifetime (see [WithTokenLifetime]).
+	Lifetime time.Duration
+	// IssuedAt is the token's iat and nbf; default [Server.Now].
+	IssuedAt time.Time
+	// ACR is the acr claim of a user token; default the user's ACR or "1".
+	ACR string
+	// AuthTime is the auth_time of a user token; default IssuedAt.
+	AuthTime time.Time
+	// ACRS are authentication context IDs (acrs), such as "c1".
+	ACRS []string
+	// Capabilities are the client capabilities (xms_cc), such as "cp1".
+	Capabilities []string
+	// Claims are more claims; they override the ones above.
+	Claims map[string]any
+}
+
+// tokenSpec is what the server needs to mint an access token.
+type tokenSpec struct {
+	aud      string
+	issuer   string
+	tid      string // "" for ADFS and OIDC
+	clientID string
+	azpacr   string
+	user     *User // nil for app-only tokens
+	appOID   string
+	scp      []string
+	roles    []string
+	caps     []string
+	acrs     []string
+	acr      string
+	amr      []string
+	authTime time.Time
+	iat      time.Time
+	lifetime time.Duration
+	kind     authorityKind
+	policy   string
+	extra    map[string]any
+}
+
+// randToken returns n random bytes, base64url encoded: the opaque
+// refresh tokens, codes and device codes.
+func randToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b64.EncodeToString(b)
+}
+
+// pairwiseSub is a user's sub for one client, as Entra makes it: stable,
+// and different for each client.
+func pairwiseSub(oid, clientID string) string {
+	h := sha256.Sum256([]byte(strings.ToLower(oid) + "|" + strings.ToLower(clientID)))
+	return b64.EncodeToString(h[:])[:43]
+}
+
+// currentKey returns the key tokens are signed with now.
+func (s *Server) currentKey() (*signingKey, error) {
+	s.mu.Lock()
+	gen := s.keyGen
+	s.mu.Unlock()
+	return poolKey(gen)
+}
+
+// mintAccessToken signs an access token and remembers when exactly it
+// was issued (JWT times are whole seconds; revocation compares exactly).
+func (s *Server) mintAccessToken(sp tokenSpec) (string, error) {
+	key, err := s.currentKey()
+	if err != nil {
+		return "", err
+	}
+	uti := randToken(16)
+	iat := sp.iat.Unix()
+	claims := map[string]any{
+		"aud":   sp.aud,
+		"iss":   sp.issuer,
+		"iat":   iat,
+		"nbf":   iat,
+		"exp":   sp.iat.Add(sp.lifetime).Unix(),
+		"azp":   sp.clientID,
+		"appid": sp.clientID,
+		"uti":   uti,
+		"ver":   "2.0",
+	}
+	if sp.azpacr != "" {
+		claims["azpacr"] = sp.azpacr
+		claims["appidacr"] = sp.azpacr
+	}
+	if sp.tid != "" {
+		claims["tid"] = sp.tid
+	}
+	if sp.user != nil {
+		claims["idtyp"] = "user"
+		claims["oid"] = sp.user.ObjectID
+		claims["sub"] = pairwiseSub(sp.user.ObjectID, sp.clientID)
+		claims["name"] = sp.user.DisplayName
+		claims["preferred_username"] = sp.user.Username
+		claims["upn"] = sp.user.Username
+		claims["unique_name"] = sp.user.Username
+		claims["acr"] = sp.acr
+		if len(sp.amr) > 0 {
+			claims["amr"] = sp.amr
+		}
+		if !sp.authTime.IsZero() {
+			claims["auth_time"] = sp.authTime.Unix()
+		}
+		if len(sp.scp) > 0 {
+			claims["scp"] = strings.Join(sp.scp, " ")
+		}
+	} else {
+		claims["idtyp"] = "app"
+		claims["oid"] = sp.appOID
+		claims["sub"] = sp.appOID
+	}
+	if len(sp.roles) > 0 {
+		claims["roles"] = sp.roles
+	}
+	if len(sp.caps) > 0 {
+		claims["xms_cc"] = sp.caps
+	}
+	if len(sp.acrs) > 0 {
+		claims["acrs"] = sp.acrs
+	}
+	if sp.kind == kindB2C && sp.policy != "" {
+		claims["tfp"] = sp.policy
+	}
+	maps.Copy(claims, sp.extra)
+	tok, err := signJWT(key, claims)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	s.issued[uti] = sp.iat
+	s.mu.Unlock()
+	return tok, nil
+}
+
+// IssueAccessToken mints an access token signed by the server, as its
+// token endpoint would issue it, without a token request: for tests of
+// middle tiers and resources that validate tokens (against the server's
+// JWKS) and for on-behalf-of assertions. It panics only if signing fails.
+func (s *Server) IssueAccessToken(spec AccessTokenSpec) string {
+	sp := tokenSpec{
+		aud:      spec.Audience,
+		clientID: spec.ClientID,
+		scp:      spec.Scopes,
+		roles:    spec.Roles,
+		caps:     spec.Capabilities,
+		acrs:     spec.ACRS,
+		acr:      spec.ACR,
+		amr:      []string{"pwd"},
+		authTime: spec.AuthTime,
+		iat:      spec.IssuedAt,
+		lifetime: spec.Lifetime,
+		extra:    spec.Claims,
+	}
+	if sp.aud == "" {
+		sp.aud = GraphAudience
+	}
+	if sp.clientID == "" {
+		sp.clientID = "authtest-client"
+	}
+	if sp.iat.IsZero() {
+		sp.iat = s.Now()
+	}
+	if sp.lifetime == 0 {
+		sp.lifetime = s.cfg.tokenLifetime
+	}
+	tenant := spec.Tenant
+	if spec.Subject != "" {
+		s.mu.Lock()
+		u := s.userLocked(spec.Subject)
+		s.mu.Unlock()
+		if u == nil {
+			u = &User{Username: spec.Subject, ObjectID: spec.Subject, TenantID: DefaultTenant, DisplayName: spec.Subject, ACR: "1"}
+		}
+		sp.user = u
+		if tenant == "" {
+			tenant = u.TenantID
+		}
+		if sp.acr == "" {
+			sp.acr = u.ACR
+		}
+		if sp.authTime.IsZero() {
+			sp.authTime = sp.iat
+		}
+	} else {
+		s.mu.Lock()
+		c := s.clientLocked(sp.clientID)
+		s.mu.Unlock()
+		if c != nil {
+			sp.appOID = c.ObjectID
+		} else {
+			sp.appOID = derivedGUID("sp", sp.clientID)
+		}
+	}
+	if tenant == "" {
+		tenant = DefaultTenant
+	}
+	sp.tid = s.TenantID(tenant)
+	sp.issuer = s.Issuer(sp.tid)
+	tok, err := s.mintAccessToken(sp)
+	if err != nil {
+		panic(err)
+	}
+	return tok
+}
+
+// Errors [Server.Verify] wraps, saying which check failed.
+var (
+	// ErrTokenMalformed: the token is not a JWT.
+	ErrTokenMalformed = errors.New("authtest: malformed token")
+	// ErrTokenSignature: no current or previous signing key of the server
+	// verifies the token.
+	ErrTokenSignature = errors.New("authtest: token signature does not verify")
+	// ErrTokenExpired: the token expired, or is not valid yet, on the
+	// server's clock.
+	ErrTokenExpired = errors.New("authtest: token expired")
+)
+
+// Verify checks that token is a JWT signed with the server's current or
+// previous key (see [Server.RotateKeys]) and valid now on the server's
+// clock (no skew allowed), and returns its claims (numbers as
+// json.Number). It checks no audience.
+func (s *Server) Verify(token string) (map[string]any, error) {
+	t, err := s.verifyOwnToken(token)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now().Unix()
+	exp, ok := t.num("exp")
+	if !ok || now >= exp {
+		return nil, fmt.Errorf("%w: exp %d, now %d", ErrTokenExpired, exp, now)
+	}
+	if nbf, ok := t.num("nbf"); ok && now < nbf {
+		return nil, fmt.Errorf("%w: not valid before %d, now %d", ErrTokenExpired, nbf, now)
+	}
+	return t.claims, nil
+}
+
+// verifyOwnToken parses token and checks its signature against the
+// current and previous signing keys.
+func (s *Server) verifyOwnToken(token string) (*jwt, error) {
+	t, err := parseJWT(token)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrTokenMalformed, err)
+	}
+	s.mu.Lock()
+	gen := s.keyGen
+	s.mu.Unlock()
+	for g := gen; g >= 0 && g >= gen-1; g-- {
+		k, err := poolKey(g)
+		if err != nil {
+			return nil, err
+		}
+		if kid := t.headerString("kid"); kid != "" && kid != k.kid {
+			continue
+		}
+		if t.verify(&k.priv.PublicKey, []string{"RS256"}) == nil {
+			return t, nil
+		}
+	}
+	return nil, ErrTokenSignature
+}
+
+// RotateKeys makes a new key the signing key. The previous key stays
+// published in the JWKS and accepted by [Server.Verify] and the resource;
+// the one before it is dropped, so tokens it signed stop verifying.
+func (s *Server) RotateKeys() {
+	s.mu.Lock()
+	s.keyGen++
+	gen := s.keyGen
+	s.mu.Unlock()
+	_, _ = poolKey(gen)
+}
+
+// publishedKeys returns the current and previous signing keys.
+func (s *Server) publishedKeys() []*signingKey {
+	s.mu.Lock()
+	gen := s.keyGen
+	s.mu.Unlock()
+	var out []*signingKey
+	for g := gen; g >= 0 && g >= gen-1; g-- {
+		if k, err := poolKey(g); err == nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// tokenResponse is a successful token endpoint response.
+type tokenResponse struct {
+	TokenType    string `json:"token_type"`
+	Scope        string `json:"scope,omitempty"`
+	ExpiresIn    int64  `json:"expires_in"`
+	ExtExpiresIn int64  `json:"ext_expires_in"`
+	RefreshIn    int64  `json:"refresh_in,omitempty"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	ClientInfo   string `json:"client_info,omitempty"`
+	Foci         string `json:"foci,omitempty"`
+}
+
+func newTokenResponse(token string, lifetime time.Duration) *tokenResponse {
+	secs := int64(lifetime / time.Second)
+	tr := &tokenResponse{TokenType: "Bearer", ExpiresIn: secs, ExtExpiresIn: secs, AccessToken: token}
+	if lifetime >= 2*time.Hour {
+		tr.RefreshIn = secs / 2
+	}
+	return tr
+}
+
+// clientInfo is the client_info Entra returns: base64url JSON of uid and
+// utid.
+func clientInfo(oid, tid string) string {
+	b, _ := json.Marshal(map[string]string{"uid": oid, "utid": tid})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// idTokenSpec is what an ID token says.
+type idTokenSpec struct {
+	issuer, tid, clientID, nonce string
+	user                         *User
+	authTime                     time.Time
+	acr                          string
+	amr                          []string
+	email                        bool
+	kind                         authorityKind
+	policy                       string
+}
+
+func (s *Server) mintIDToken(sp idTokenSpec) (string, error) {
+	key, err := s.currentKey()
+	if err != nil {
+		return "", err
+	}
+	now := s.Now()
+	claims := map[string]any{
+		"aud":                sp.clientID,
+		"iss":                sp.issuer,
+		"iat":                now.Unix(),
+		"nbf":                now.Unix(),
+		"exp":                now.Add(time.Hour).Unix(),
+		"name":               sp.user.DisplayName,
+		"oid":                sp.user.ObjectID,
+		"preferred_username": sp.user.Username,
+		"sub":                pairwiseSub(sp.user.ObjectID, sp.clientID),
+		"uti":                randToken(16),
+		"ver":                "2.0",
+		"acr":                sp.acr,
+	}
+	if sp.tid != "" {
+		claims["tid"] = sp.tid
+	}
+	if sp.nonce != "" {
+		claims["nonce"] = sp.nonce
+	}
+	if !sp.authTime.IsZero() {
+		claims["auth_time"] = sp.authTime.Unix()
+	}
+	if len(sp.amr) > 0 {
+		claims["amr"] = sp.amr
+	}
+	if sp.email {
+		claims["email"] = sp.user.Username
+	}
+	if sp.kind == kindADFS {
+		claims["upn"] = sp.user.Username
+		claims["unique_name"] = sp.user.Username
+	}
+	if sp.kind == kindB2C && sp.policy != "" {
+		claims["tfp"] = sp.policy
+	}
+	return signJWT(key, claims)
+}
+
+// issuerFor returns the issuer of tokens issued through authority a for
+// tenant ID tid.
+func (s *Server) issuerFor(r *http.Request, a *authority, tid string) string {
+	host := s.issuerHost(r)
+	switch a.kind {
+	case kindADFS:
+		return host + "/adfs"
+	case kindOIDC:
+		return host + "/oidc"
+	case kindB2C:
+		return host + "/" + tid + "/v2.0/"
+	}
+	return host + "/" + tid + "/v2.0"
+}
