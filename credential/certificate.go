@@ -105,7 +105,7 @@ func Certificate(certs []*x509.Certificate, key crypto.Signer, opts ...Certifica
 	}
 	chain, _, ok := orderChain(certs, pub)
 	if !ok {
-		return nil, fmt.Errorf("%w: its public key is in none of the %d certificates", ErrKeyMismatch, len(certs))
+		return nil, fmt.Errorf("%w: its public key is in none of the %s", ErrKeyMismatch, plural(len(certs), "certificate"))
 	}
 	leaf := chain[0]
 	if err := checkValidity(leaf, time.Now()); err != nil {

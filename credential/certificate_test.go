@@ -123,7 +123,7 @@ func TestCertificateAssertion(t *testing.T) {
 			wantClaims := map[string]any{
 				"aud": testAudience, "iss": testClientID, "sub": testClientID,
 				"iat": json.Number(itoa(now.Unix())), "nbf": json.Number(itoa(now.Unix())),
-				"exp": json.Number(itoa(now.Add(10 * time.Minute).Unix())),
+				"exp":          json.Number(itoa(now.Add(10 * time.Minute).Unix())),
 				"xms_az_claim": "v", "n": json.Number("7"),
 			}
 			for k, v := range wantClaims {

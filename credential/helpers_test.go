@@ -294,3 +294,21 @@ func (o opaqueSigner) Public() crypto.PublicKey { return o.s.Public() }
 func (o opaqueSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	return o.s.Sign(r, digest, opts)
 }
+
+func asRSA(tb testing.TB, k crypto.Signer) *rsa.PrivateKey {
+	tb.Helper()
+	r, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		tb.Fatalf("%T is not an RSA key", k)
+	}
+	return r
+}
+
+func asEC(tb testing.TB, k crypto.Signer) *ecdsa.PrivateKey {
+	tb.Helper()
+	e, ok := k.(*ecdsa.PrivateKey)
+	if !ok {
+		tb.Fatalf("%T is not an ECDSA key", k)
+	}
+	return e
+}

@@ -57,7 +57,7 @@ func ParseCertificates(data []byte, password string) ([]*x509.Certificate, crypt
 		return nil, nil, err
 	}
 	if key == nil {
-		return nil, nil, fmt.Errorf("%w: the data holds %d certificates and no key", ErrNoPrivateKey, len(certs))
+		return nil, nil, fmt.Errorf("%w: the data holds %s and no key", ErrNoPrivateKey, plural(len(certs), "certificate"))
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok {
@@ -68,7 +68,7 @@ func ParseCertificates(data []byte, password string) ([]*x509.Certificate, crypt
 	}
 	chain, rest, ok := orderChain(certs, signer.Public())
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: its public key is in none of the %d certificates", ErrKeyMismatch, len(certs))
+		return nil, nil, fmt.Errorf("%w: its public key is in none of the %s", ErrKeyMismatch, plural(len(certs), "certificate"))
 	}
 	return append(chain, rest...), signer, nil
 }
@@ -87,15 +87,15 @@ func parsePEM(data []byte, password string) (certs []*x509.Certificate, key any,
 		case "CERTIFICATE":
 			c, err := x509.ParseCertificate(block.Bytes)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%w: PEM block %d (CERTIFICATE): %w", ErrMalformed, n, err)
+				return nil, nil, fmt.Errorf("%w: %s (PEM block %d, CERTIFICATE)", ErrMalformed, brief(err), n)
 			}
 			certs = append(certs, c)
 		case "RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY", "ENCRYPTED PRIVATE KEY":
 			if key != nil {
-				return nil, nil, fmt.Errorf("%w: PEM block %d (%s) is a second key", ErrMultipleKeys, n, block.Type)
+				return nil, nil, fmt.Errorf("%w: PEM block %d, %s, is a second key", ErrMultipleKeys, n, block.Type)
 			}
 			if key, err = parsePEMKey(block, password); err != nil {
-				return nil, nil, fmt.Errorf("PEM block %d (%s): %w", n, block.Type, err)
+				return nil, nil, fmt.Errorf("%w (PEM block %d, %s)", err, n, block.Type)
 			}
 		}
 	}
@@ -119,7 +119,7 @@ func parsePEMKey(block *pem.Block, password string) (any, error) {
 			if errors.Is(err, x509.IncorrectPasswordError) {
 				return nil, fmt.Errorf("%w: the key (Proc-Type: 4,ENCRYPTED) does not decrypt with it", ErrWrongPassword)
 			}
-			return nil, fmt.Errorf("%w: the encrypted key (Proc-Type: 4,ENCRYPTED) cannot be decrypted: %w", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: the encrypted key (Proc-Type: 4,ENCRYPTED) cannot be decrypted: %s", ErrMalformed, brief(err))
 		}
 		key, err := parseKeyDER(block.Type, plain)
 		if err != nil {
@@ -132,7 +132,7 @@ func parsePEMKey(block *pem.Block, password string) (any, error) {
 	if block.Type != "ENCRYPTED PRIVATE KEY" {
 		key, err := parseKeyDER(block.Type, der)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: not a PKCS #1, PKCS #8 or SEC 1 private key: %s", ErrMalformed, brief(err))
 		}
 		return key, nil
 	}
@@ -163,7 +163,7 @@ func parseEncryptedPKCS8(der []byte, password string) (any, error) {
 		// with messages of their own; every other failure is a
 		// decryption that did not yield a key.
 		if msg := err.Error(); strings.Contains(msg, "unsupported") || strings.Contains(msg, "invalid") {
-			return nil, fmt.Errorf("%w: encrypted PKCS #8: %w", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: encrypted PKCS #8: %s", ErrMalformed, brief(err))
 		}
 		return nil, fmt.Errorf("%w: the encrypted PKCS #8 key does not decrypt with it", ErrWrongPassword)
 	}
@@ -250,7 +250,7 @@ func parseDER(data []byte, password string) ([]*x509.Certificate, any, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil, fmt.Errorf("%w: the data is empty", ErrMalformed)
 	}
-	return nil, nil, fmt.Errorf("%w: neither PEM nor PKCS #12 (%w)", ErrMalformed, err)
+	return nil, nil, fmt.Errorf("%w: neither PEM nor PKCS #12 (%s)", ErrMalformed, brief(err))
 }
 
 // pfx is what a PKCS#12 file holds.
@@ -280,4 +280,22 @@ func recovering[T any](decode func() (T, error)) (v T, err error) {
 		}
 	}()
 	return decode()
+}
+
+// brief returns a decoder's error message without the ASN.1 structure
+// dump encoding/asn1 appends, which says nothing a user can act on.
+func brief(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "asn1: "); i >= 0 {
+		return msg[:i] + "invalid ASN.1 DER"
+	}
+	return msg
+}
+
+// plural returns "1 certificate" or "n certificates".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
