@@ -1,6 +1,7 @@
 package credential
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"encoding/base64"
@@ -153,8 +154,13 @@ func assertionExpiry(tok string) (exp time.Time, ok bool, err error) {
 	if !has {
 		return time.Time{}, false, nil
 	}
-	var n json.Number
-	if err := json.Unmarshal(rawExp, &n); err != nil {
+	// A JSON number only: json.Number alone would also take a string.
+	var v any
+	d := json.NewDecoder(bytes.NewReader(rawExp))
+	d.UseNumber()
+	err = d.Decode(&v)
+	n, isNum := v.(json.Number)
+	if err != nil || !isNum {
 		return time.Time{}, false, fmt.Errorf("%w: exp is not a number", ErrMalformedAssertion)
 	}
 	f, err := n.Float64()
