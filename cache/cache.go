@@ -239,12 +239,21 @@ func (c *Cache) hashPart(id partID) uint64 {
 	return mix(h, uint64(id.kind))
 }
 
-func (c *Cache) hashBucket(ph uint64, env, realm, client, tokenType, keyID string) uint64 {
-	h := mix(ph, maphash.String(c.seed, env))
-	h = mix(h, maphash.String(c.seed, realm))
-	h = mix(h, maphash.String(c.seed, client))
-	h = mix(h, maphash.String(c.seed, tokenType))
-	return mix(h, maphash.String(c.seed, keyID))
+// hashBucket hashes a bucket's partition, realm and client. Buckets that
+// differ only by environment, token type or key ID (rare) share a chain.
+func (c *Cache) hashBucket(ph uint64, realm, client string) uint64 {
+	h := mix(ph, maphash.String(c.seed, realm))
+	return mix(h, maphash.String(c.seed, client))
+}
+
+// cacheEnvironment is entra.CacheEnvironment with the public cloud's
+// usual hosts answered without a map lookup.
+func cacheEnvironment(host string) string {
+	switch host {
+	case "login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net":
+		return "login.windows.net"
+	}
+	return entra.CacheEnvironment(host)
 }
 
 func (c *Cache) shardIndex(ph uint64) int { return int((ph ^ ph>>32) & c.mask) }
@@ -555,9 +564,9 @@ func newATEntry(key string, t AccessToken) *atEntry {
 // insertAT puts t in its bucket (making partition and bucket as needed)
 // without replacing anything; callers hold s.mu.
 func (c *Cache) insertAT(s *shard, p *partition, key string, t AccessToken) *atEntry {
-	env := entra.CacheEnvironment(t.Environment)
+	env := cacheEnvironment(t.Environment)
 	tt := normTokenType(t.TokenType)
-	bh := c.hashBucket(p.hash, env, t.Realm, t.ClientID, tt, t.KeyID)
+	bh := c.hashBucket(p.hash, t.Realm, t.ClientID)
 	b := c.bucketOrNew(s, bh, p, env, t.Realm, t.ClientID, tt, t.KeyID)
 	e := newATEntry(key, t)
 	c.addAT(s, b, e)

@@ -53,9 +53,9 @@ type AccessTokenQuery struct {
 func (c *Cache) AccessToken(ctx context.Context, q AccessTokenQuery, now time.Time) (AccessToken, bool) {
 	pid := partitionOf(q.UserAssertionHash, q.HomeAccountID, q.ClientID, q.Realm)
 	ph := c.hashPart(pid)
-	env := entra.CacheEnvironment(q.Environment)
+	env := cacheEnvironment(q.Environment)
 	tt := normTokenType(q.TokenType)
-	bh := c.hashBucket(ph, env, q.Realm, q.ClientID, tt, q.KeyID)
+	bh := c.hashBucket(ph, q.Realm, q.ClientID)
 	si := c.shardIndex(ph)
 	s := &c.shards[si]
 	for attempt := 0; ; attempt++ {

@@ -9,15 +9,24 @@ import (
 // request (openid, offline_access, profile). MSAL never lets them decide a
 // cache match: the authority may or may not echo them in the granted scopes.
 func oidcScope(s string, fold bool) bool {
-	if fold {
-		return strings.EqualFold(s, "openid") || strings.EqualFold(s, "offline_access") || strings.EqualFold(s, "profile")
+	var oidc string
+	switch len(s) {
+	case len("openid"):
+		oidc = "openid"
+	case len("profile"):
+		oidc = "profile"
+	case len("offline_access"):
+		oidc = "offline_access"
+	default:
+		return false
 	}
-	return s == "openid" || s == "offline_access" || s == "profile"
+	return s == oidc || (fold && strings.EqualFold(s, oidc))
 }
 
 // scopesCovered reports whether the cached scopes (have) include every scope
 // asked for (want), comparing case-insensitively when fold is set (Entra's
-// rule) and exactly otherwise (RFC 6749). openid, offline_access and profile
+// rule; scopes of different byte lengths never match, which holds for the
+// ASCII scopes authorities use) and exactly otherwise (RFC 6749). openid, offline_access and profile
 // in want are ignored, unless want holds nothing else. A want with no
 // scope at all is covered by nothing, so an empty request never picks an
 // arbitrary token. It allocates nothing.
@@ -44,7 +53,7 @@ func scopesCovered(have []string, want []string, fold bool) bool {
 
 func containsScope(have []string, w string, fold bool) bool {
 	for _, h := range have {
-		if h == w || (fold && strings.EqualFold(h, w)) {
+		if len(h) == len(w) && (h == w || (fold && strings.EqualFold(h, w))) {
 			return true
 		}
 	}
@@ -77,7 +86,7 @@ const maxMargin = 5 * time.Minute
 // usableAt implements the serving rule on Unix seconds: the token is not
 // served in the last min(5 min, lifetime/10) of its life.
 func usableAt(cachedAt, expiresOn int64, now time.Time) bool {
-	if expiresOn <= 0 {
+	if expiresOn <= 0 || expiresOn > maxUnix {
 		return false
 	}
 	margin := maxMargin
@@ -86,6 +95,5 @@ func usableAt(cachedAt, expiresOn int64, now time.Time) bool {
 			margin = lifetime / 10
 		}
 	}
-	deadline := time.Unix(expiresOn, 0).Add(-margin)
-	return now.Before(deadline)
+	return now.UnixNano() < expiresOn*int64(time.Second)-int64(margin)
 }

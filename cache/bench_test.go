@@ -1,0 +1,162 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// benchPopulation is a cache holding n user access tokens (one identity
+// each, as many partitions), built once per size.
+type benchPopulation struct {
+	c           *Cache
+	homes       []string
+	bytesPerTok float64
+}
+
+var (
+	benchMu   sync.Mutex
+	benchPops = map[int]*benchPopulation{}
+)
+
+var benchScopes = []string{"https://graph.microsoft.com/User.Read", "https://graph.microsoft.com/Mail.Read"}
+
+func population(b *testing.B, n int) *benchPopulation {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if p := benchPops[n]; p != nil {
+		return p
+	}
+	b.StopTimer()
+	defer b.StartTimer()
+	p := &benchPopulation{homes: make([]string, n)}
+	for i := range p.homes {
+		p.homes[i] = strconv.Itoa(i) + ".9188040d-6c67-4c5b-b112-36a304b66dad"
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	p.c = New(WithMaxEntries(0))
+	// One token string shared by all entries: the figure is the cache's own
+	// cost per token, the token's bytes come on top.
+	r := Response{Environment: "login.microsoftonline.com", Realm: "9188040d-6c67-4c5b-b112-36a304b66dad", ClientID: "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+		Scopes: benchScopes, AccessToken: "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.e30.sig", ExpiresOn: t0.Add(24 * time.Hour)}
+	for _, h := range p.homes {
+		r.HomeAccountID = h
+		if err := p.c.StoreResponse(context.Background(), r, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	p.bytesPerTok = float64(after.HeapAlloc-before.HeapAlloc)/float64(n) - float64(len(p.homes[0])+16)
+	benchPops[n] = p
+	return p
+}
+
+func benchQuery(home string) AccessTokenQuery {
+	return AccessTokenQuery{
+		Environment: "login.windows.net", Realm: "9188040d-6c67-4c5b-b112-36a304b66dad", ClientID: "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+		HomeAccountID: home, Scopes: benchScopes[1:], CaseInsensitiveScopes: true,
+	}
+}
+
+var benchSizes = []struct {
+	name string
+	n    int
+}{{"10", 10}, {"10k", 10_000}, {"1M", 1_000_000}}
+
+// BenchmarkLookup looks up access tokens in caches of 10, 10k and 1M
+// tokens. Lookups cycle over up to 1024 identities spread evenly over the
+// whole cache (a working set of active users), so the figures compare the
+// index's cost at each size. B/token is the heap each cached token costs
+// beyond its own strings.
+func BenchmarkLookup(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run("entries="+size.name, func(b *testing.B) {
+			p := population(b, size.n)
+			active := min(size.n, 1024)
+			qs := make([]AccessTokenQuery, active)
+			for i := range qs {
+				qs[i] = benchQuery(p.homes[i*(size.n/active)])
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if _, ok := p.c.AccessToken(ctx, qs[i%active], t0); !ok {
+					b.Fatal("miss")
+				}
+			}
+			b.ReportMetric(p.bytesPerTok, "B/token")
+		})
+	}
+}
+
+// BenchmarkLookupUniform looks up identities drawn uniformly from the
+// whole cache: at 1M entries most lookups miss the CPU caches, so this
+// measures the memory system as much as the index.
+func BenchmarkLookupUniform(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run("entries="+size.name, func(b *testing.B) {
+			p := population(b, size.n)
+			order := rand.Perm(size.n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if _, ok := p.c.AccessToken(ctx, benchQuery(p.homes[order[i%size.n]]), t0); !ok {
+					b.Fatal("miss")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLookupParallel looks up from every P at once in a 10k cache.
+func BenchmarkLookupParallel(b *testing.B) {
+	p := population(b, 10_000)
+	ctx := context.Background()
+	var seq sync.Mutex
+	next := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		seq.Lock()
+		i := next * 997
+		next++
+		seq.Unlock()
+		for pb.Next() {
+			if _, ok := p.c.AccessToken(ctx, benchQuery(p.homes[i%len(p.homes)]), t0); !ok {
+				b.Error("miss")
+				return
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkStoreResponse writes on-behalf-of responses of ever new users
+// into a cache capped at 100k entries (so most writes also evict).
+func BenchmarkStoreResponse(b *testing.B) {
+	c := New(WithMaxEntries(100_000))
+	r := Response{Environment: "login.microsoftonline.com", Realm: "t", ClientID: "api", Scopes: benchScopes, AccessToken: "tok", ExpiresOn: t0.Add(time.Hour)}
+	hashes := make([]string, 1<<16)
+	for i := range hashes {
+		hashes[i] = AssertionHash(fmt.Sprint("assertion-", i))
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		r.UserAssertionHash = hashes[i%len(hashes)] + strconv.Itoa(i>>16)
+		if err := c.StoreResponse(ctx, r, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
