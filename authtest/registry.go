@@ -410,12 +410,19 @@ func (s *Server) apiLocked(resource string) *API {
 func (s *Server) apiForScopeLocked(scope string) (*API, string) {
 	var best *API
 	var rest string
+	bestLen := 0
 	ls := strings.ToLower(scope)
 	for _, a := range s.apis {
-		for _, id := range []string{a.Audience, a.AppID, "api://" + a.AppID} {
+		for i, id := range []string{a.Audience, a.AppID, "api://" + a.AppID} {
 			p := strings.ToLower(id) + "/"
-			if strings.HasPrefix(ls, p) && (best == nil || len(p) > len(best.Audience)+1) {
-				best, rest = a, scope[len(p):]
+			if !strings.HasPrefix(ls, p) || len(p) <= bestLen {
+				continue
+			}
+			best, rest, bestLen = a, scope[len(p):], len(p)
+			if i > 0 {
+				// Named by app ID: several APIs may share it (Graph in
+				// each cloud); apiLocked picks the public cloud's.
+				best = s.apiLocked(a.AppID)
 			}
 		}
 	}

@@ -155,6 +155,9 @@ func (s *Server) writeToken(w http.ResponseWriter, tr *tokenResponse) {
 }
 
 func (s *Server) grantClientCredentials(w http.ResponseWriter, r *http.Request, a *authority, c *authenticatedClient, form url.Values, rc requestedClaims) *oauthError {
+	if c.Public {
+		return oerr("invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+	}
 	if a.kind == kindEntra && isMultiTenant(a.tenant) {
 		return oerr("invalid_request", 50059, "No tenant-identifying information found in either the request or implied by any provided credentials.")
 	}
