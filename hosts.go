@@ -115,13 +115,16 @@ func (h *hostSet) allows(host string) bool {
 		return false
 	}
 	for _, e := range h.exact {
-		if asciiEqualFold(host, e) {
+		if host == e || asciiEqualFold(host, e) {
 			return true
 		}
 	}
 	for _, s := range h.suffix {
-		if len(host) > len(s) && asciiEqualFold(host[len(host)-len(s):], s) {
-			return true
+		if len(host) > len(s) {
+			tail := host[len(host)-len(s):]
+			if tail == s || asciiEqualFold(tail, s) {
+				return true
+			}
 		}
 	}
 	return false

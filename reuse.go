@@ -66,18 +66,25 @@ const (
 //     and is tried again by the first request after a backoff: 30 seconds,
 //     doubled after each further failure, at most 5 minutes.
 //
+// Instants are compared on the wall clock, as expiry times are; to keep
+// the cached path cheap, the wall clock is read at least once per second
+// of running time and the monotonic clock in between, so after the
+// machine wakes from sleep a token past its margin may be served for up to
+// a second.
+//
 // Nothing needs closing: the only goroutines it starts are the calls to
 // src, each of which ends when src returns.
 func ReuseTokenSource(src TokenSource) TokenSource {
 	if r, ok := src.(*reuseSource); ok {
 		return r
 	}
-	return &reuseSource{src: src, seed: maphash.MakeSeed()}
+	return &reuseSource{src: src, seed: maphash.MakeSeed(), clock: newClock()}
 }
 
 type reuseSource struct {
-	src  TokenSource
-	seed maphash.Seed
+	src   TokenSource
+	seed  maphash.Seed
+	clock *clock
 
 	// Hooks for tests: nil or zero means the defaults above.
 	backoff        func(failures int) time.Duration
@@ -107,14 +114,15 @@ type reuseEntry struct {
 	calls []*fetch // calls in flight
 }
 
-// cached is an immutable view of an entry's token.
+// cached is an immutable view of an entry's token. Instants are on the
+// source's clock.
 type cached struct {
 	tok       Token
-	staleAt   time.Time // not served from then on; zero: never
-	refreshAt time.Time // refreshed in the background from then on; zero: never
-	retryAt   time.Time // after a failed background refresh, not before
-	failures  int       // consecutive failed background refreshes
-	seq       uint64    // the call that fetched tok
+	staleAt   int64  // not served from then on (never: always served)
+	refreshAt int64  // refreshed in the background from then on (never: not)
+	retryAt   int64  // after a failed background refresh, not before
+	failures  int    // consecutive failed background refreshes
+	seq       uint64 // the call that fetched tok
 }
 
 // fetch is one call to the source, shared by its waiters.
@@ -134,9 +142,9 @@ func (s *reuseSource) Token(ctx context.Context, req TokenRequest) (Token, error
 	if req.Claims == "" && !req.ForceRefresh && req.Challenge == nil {
 		if e := s.lookup(req.Scopes, req.TenantID); e != nil {
 			if c := e.state.Load(); c != nil {
-				now := time.Now()
-				if c.staleAt.IsZero() || now.Before(c.staleAt) {
-					if !c.refreshAt.IsZero() && !now.Before(c.refreshAt) && !now.Before(c.retryAt) {
+				now := s.clock.now()
+				if now < c.staleAt {
+					if now >= c.refreshAt && now >= c.retryAt {
 						s.refreshInBackground(ctx, e)
 					}
 					return c.tok, nil
@@ -214,7 +222,7 @@ func (s *reuseSource) entry(scopes []string, tenant string) *reuseEntry {
 	}
 	e := &reuseEntry{scopes: slices.Clone(scopes), tenant: tenant, hash: s.keyHash(scopes, tenant)}
 	next := &reuseIndex{}
-	now := time.Now()
+	now := s.clock.now()
 	if old := s.index.Load(); old != nil {
 		for _, o := range old.list {
 			if o.removable(now) {
@@ -234,9 +242,9 @@ func (s *reuseSource) entry(scopes []string, tenant string) *reuseEntry {
 	return e
 }
 
-// removable reports whether e holds nothing worth keeping: an expired
-// token (or none) and no call in flight.
-func (e *reuseEntry) removable(now time.Time) bool {
+// removable reports whether e holds nothing worth keeping at now: a token
+// past its margin (or none) and no call in flight.
+func (e *reuseEntry) removable(now int64) bool {
 	e.mu.Lock()
 	busy := len(e.calls) > 0
 	e.mu.Unlock()
@@ -244,7 +252,7 @@ func (e *reuseEntry) removable(now time.Time) bool {
 		return false
 	}
 	c := e.state.Load()
-	return c == nil || (!c.tok.ExpiresOn.IsZero() && !now.Before(c.tok.ExpiresOn))
+	return c == nil || now >= c.staleAt
 }
 
 // fetch asks the source, joining an identical call in flight if there is
@@ -259,7 +267,7 @@ func (s *reuseSource) fetch(ctx context.Context, req TokenRequest) (Token, error
 	e.mu.Lock()
 	if plain {
 		// A call may have finished since the lock-free read.
-		if c := e.state.Load(); c != nil && (c.staleAt.IsZero() || time.Now().Before(c.staleAt)) {
+		if c := e.state.Load(); c != nil && s.clock.now() < c.staleAt {
 			e.mu.Unlock()
 			return c.tok, nil
 		}
@@ -373,21 +381,21 @@ func (s *reuseSource) run(ctx context.Context, e *reuseEntry, f *fetch) {
 	if panicked != nil && err == nil {
 		err = errors.New("bearer: token source panicked")
 	}
-	now := time.Now()
+	now := s.clock.read()
 
 	e.mu.Lock()
 	e.calls = slices.DeleteFunc(e.calls, func(g *fetch) bool { return g == f })
 	cur := e.state.Load()
 	switch {
 	case err == nil:
-		if next := newCached(tok, now, f.seq); next != nil && (cur == nil || cur.seq < f.seq) {
+		if next := s.newCached(tok, now, f.seq); next != nil && (cur == nil || cur.seq < f.seq) {
 			e.state.Store(next)
 		}
 	case f.background && cur != nil:
 		// Keep serving the current token; try again after a backoff.
 		next := *cur
 		next.failures++
-		next.retryAt = now.Add(s.backoffFor(next.failures))
+		next.retryAt = now + int64(s.backoffFor(next.failures))
 		e.state.Store(&next)
 	}
 	f.tok, f.err, f.panicked = tok, err, panicked
@@ -423,21 +431,24 @@ func defaultBackoff(failures int) time.Duration {
 // newCached computes when tok, obtained at now, stops being served and
 // when it is refreshed. It returns nil for a token that is already past
 // its margin.
-func newCached(tok Token, now time.Time, seq uint64) *cached {
-	c := &cached{tok: tok, seq: seq}
+func (s *reuseSource) newCached(tok Token, now int64, seq uint64) *cached {
+	c := &cached{tok: tok, seq: seq, staleAt: never, refreshAt: never}
+	refreshOn := s.clock.at(tok.RefreshOn)
+	useRefreshOn := refreshOn != never && refreshOn > now // a past RefreshOn is ignored
 	if !tok.ExpiresOn.IsZero() {
-		life := tok.ExpiresOn.Sub(now)
+		expires := s.clock.at(tok.ExpiresOn)
+		life := time.Duration(expires - now)
 		margin := max(0, min(maxMargin, life/10))
-		c.staleAt = tok.ExpiresOn.Add(-margin)
-		if !now.Before(c.staleAt) {
+		c.staleAt = expires - int64(margin)
+		if now >= c.staleAt {
 			return nil
 		}
-		if !tok.RefreshOn.After(now) && life >= halfLifeMin {
-			c.refreshAt = now.Add(life / 2)
+		if !useRefreshOn && life >= halfLifeMin {
+			c.refreshAt = now + int64(life/2)
 		}
 	}
-	if tok.RefreshOn.After(now) {
-		c.refreshAt = tok.RefreshOn
+	if useRefreshOn {
+		c.refreshAt = refreshOn
 	}
 	return c
 }

@@ -698,3 +698,44 @@ func TestReuseCachedPathDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestReuseNoticesWallClockJump: a machine that sleeps stops its monotonic
+// clock while the wall clock runs on. The cache reads the wall clock at
+// least once a second of running time, so it sees the jump by then.
+func TestReuseNoticesWallClockJump(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &countingSource{life: time.Hour}
+		r := ReuseTokenSource(src).(*reuseSource)
+		var jump time.Duration
+		r.clock.wallNow = func() time.Time { return time.Now().Add(jump) }
+		tokenOf(t, r, plainReq)
+		jump = 2 * time.Hour // slept two hours: the token expired meanwhile
+		time.Sleep(wallCheckEvery / 2)
+		if tok := tokenOf(t, r, plainReq); tok.AccessToken != "token-1" {
+			t.Fatalf("within the check interval: %s", tok.AccessToken)
+		}
+		time.Sleep(wallCheckEvery / 2)
+		if tok := tokenOf(t, r, plainReq); tok.AccessToken != "token-2" {
+			t.Errorf("a second after the jump: %s, want a new token", tok.AccessToken)
+		}
+	})
+}
+
+func TestClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newClock()
+		start := time.Now()
+		if got := c.at(start); got != 0 {
+			t.Errorf("at(creation) = %d", got)
+		}
+		if got := c.at(time.Time{}); got != never {
+			t.Errorf("at(zero) = %d, want never", got)
+		}
+		for _, d := range []time.Duration{time.Millisecond, time.Second, time.Hour} {
+			time.Sleep(d)
+			if got, want := c.now(), int64(time.Since(start)); got != want {
+				t.Errorf("now() = %d, want %d", got, want)
+			}
+		}
+	})
+}

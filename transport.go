@@ -17,7 +17,8 @@ import (
 // For each request, RoundTrip:
 //
 //  1. never changes the request: it sends a clone. A request that already
-//     has an Authorization header is passed to Base untouched.
+//     has an Authorization header (under the canonical key, or
+//     "authorization") is passed to Base untouched.
 //  2. attaches a token only for an allowed host (see AllowedHosts); any
 //     other request, a redirect to another host included, goes out with
 //     no token, and no token is asked for.
@@ -234,17 +235,15 @@ func allowed(hosts *hostSet, req *http.Request) bool {
 }
 
 // hasAuthorization reports whether h has an Authorization header, under
-// any spelling of the name.
+// its canonical name or the lower-case one HTTP/2 code tends to use.
+// (net/http documents that Header keys are canonical; other spellings are
+// not looked for, as that would mean walking the map on every request.)
 func hasAuthorization(h http.Header) bool {
 	if _, ok := h["Authorization"]; ok {
 		return true
 	}
-	for k := range h {
-		if len(k) == len("Authorization") && asciiEqualFold(k, "Authorization") {
-			return true
-		}
-	}
-	return false
+	_, ok := h["authorization"]
+	return ok
 }
 
 // authorize puts tok on req (the transport's own clone).
