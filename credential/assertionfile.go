@@ -34,13 +34,21 @@ func AssertionFile(path string) Credential {
 	return &fileCredential{
 		redacted: redacted{desc: "credential.AssertionFile(" + strconv.Quote(path) + ")"},
 		path:     path,
+		kept:     new(keptAssertion),
 	}
 }
 
 type fileCredential struct {
 	redacted
 	path string
+	// kept is behind a pointer so that no print of this struct shows
+	// the token (see secretCredential).
+	kept *keptAssertion
+}
 
+// keptAssertion is the assertion last read from the file, with the
+// file's stat at that read.
+type keptAssertion struct {
 	mu      sync.Mutex
 	tok     string // "" until read
 	modTime time.Time
@@ -51,7 +59,7 @@ type fileCredential struct {
 // Validate reports an empty path as [ErrEmptyAssertion]. It does not read
 // the file, which may appear later (a volume mounted after start).
 func (c *fileCredential) Validate() error {
-	if c == nil || c.path == "" {
+	if c == nil || c.path == "" || c.kept == nil {
 		return fmt.Errorf("%w: no assertion file path", ErrEmptyAssertion)
 	}
 	return nil
@@ -65,7 +73,7 @@ func (c *fileCredential) Apply(ctx context.Context, req Request, form url.Values
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tok, err := c.assertion(req.now())
+	tok, err := c.kept.get(c.path, req.now())
 	if err != nil {
 		return err
 	}
@@ -73,22 +81,22 @@ func (c *fileCredential) Apply(ctx context.Context, req Request, form url.Values
 	return nil
 }
 
-// assertion returns a JWT from the file that has not expired at now.
-func (c *fileCredential) assertion(now time.Time) (string, error) {
+// get returns a JWT from the file at path that has not expired at now.
+func (c *keptAssertion) get(path string, now time.Time) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	fi, err := os.Stat(c.path)
+	fi, err := os.Stat(path)
 	if err != nil {
 		return "", fmt.Errorf("credential: assertion file: %w", err)
 	}
 	if c.tok != "" && fi.ModTime().Equal(c.modTime) && fi.Size() == c.size && !expired(c.exp, now) {
 		return c.tok, nil
 	}
-	if err := c.read(); err != nil {
+	if err := c.read(path); err != nil {
 		return "", err
 	}
 	if expired(c.exp, now) {
-		return "", fmt.Errorf("%w: the JWT in %s expired at %s, it is now %s", ErrAssertionExpired, c.path,
+		return "", fmt.Errorf("%w: the JWT in %s expired at %s, it is now %s", ErrAssertionExpired, path,
 			c.exp.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	return c.tok, nil
@@ -97,9 +105,9 @@ func (c *fileCredential) assertion(now time.Time) (string, error) {
 // read reads the file into c, the content and the stat of the same open
 // file, so a replacement between the two cannot pair one file's content
 // with another's time and size.
-func (c *fileCredential) read() error {
+func (c *keptAssertion) read(path string) error {
 	c.tok = ""
-	f, err := os.Open(c.path)
+	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("credential: assertion file: %w", err)
 	}
@@ -114,11 +122,11 @@ func (c *fileCredential) read() error {
 	}
 	tok := string(bytes.TrimSpace(data))
 	if tok == "" {
-		return fmt.Errorf("%w: the file %s is empty", ErrEmptyAssertion, c.path)
+		return fmt.Errorf("%w: the file %s is empty", ErrEmptyAssertion, path)
 	}
 	exp, _, err := assertionExpiry(tok)
 	if err != nil {
-		return fmt.Errorf("%w (file %s)", err, c.path)
+		return fmt.Errorf("%w (file %s)", err, path)
 	}
 	c.tok, c.modTime, c.size, c.exp = tok, fi.ModTime(), fi.Size(), exp
 	return nil

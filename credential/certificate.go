@@ -112,7 +112,7 @@ func Certificate(certs []*x509.Certificate, key crypto.Signer, opts ...Certifica
 		return nil, err
 	}
 	c := &certCredential{
-		key:    key,
+		key:    &privateKey{key},
 		cert:   leaf,
 		kind:   kind,
 		x5t:    x5t(leaf.Raw),
@@ -127,9 +127,14 @@ func Certificate(certs []*x509.Certificate, key crypto.Signer, opts ...Certifica
 	return c, nil
 }
 
+// privateKey holds a signing key behind a pointer, so that no print of
+// a certCredential shows it (an ed25519.PrivateKey is a byte slice that
+// fmt would print in full).
+type privateKey struct{ crypto.Signer }
+
 type certCredential struct {
 	redacted
-	key    crypto.Signer
+	key    *privateKey
 	cert   *x509.Certificate
 	kind   keyKind
 	x5t    string
@@ -179,7 +184,7 @@ func (c *certCredential) Apply(ctx context.Context, req Request, form url.Values
 	if c.sendCh {
 		h.x5c = c.chain
 	}
-	tok, err := signAssertion(c.key, h, req, now)
+	tok, err := signAssertion(c.key.Signer, h, req, now)
 	if err != nil {
 		return err
 	}

@@ -24,18 +24,22 @@ import (
 func Secret(s string) Credential {
 	return &secretCredential{
 		redacted: redacted{desc: "credential.Secret(REDACTED)"},
-		secret:   s,
+		secret:   &s,
 	}
 }
 
 type secretCredential struct {
 	redacted
-	secret string
+	// secret is behind a pointer: fmt prints a pointer inside a struct
+	// as an address, so even a reflective print of this struct (an
+	// unexported field holding the credential, a bad verb) shows no
+	// secret.
+	secret *string
 }
 
 // Validate reports [ErrEmptySecret] for an empty secret.
 func (c *secretCredential) Validate() error {
-	if c == nil || c.secret == "" {
+	if c == nil || c.secret == nil || *c.secret == "" {
 		return ErrEmptySecret
 	}
 	return nil
@@ -47,13 +51,13 @@ func (c *secretCredential) Apply(_ context.Context, req Request, form url.Values
 		return err
 	}
 	if !useBasic(req.AuthMethods) {
-		form.Set("client_secret", c.secret)
+		form.Set("client_secret", *c.secret)
 		return nil
 	}
 	if req.ClientID == "" {
 		return fmt.Errorf("%w: HTTP Basic authentication needs the client ID", ErrIncompleteRequest)
 	}
-	userpass := url.QueryEscape(req.ClientID) + ":" + url.QueryEscape(c.secret)
+	userpass := url.QueryEscape(req.ClientID) + ":" + url.QueryEscape(*c.secret)
 	header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(userpass)))
 	return nil
 }
