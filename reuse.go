@@ -261,6 +261,9 @@ func (s *reuseSource) fetch(ctx context.Context, req TokenRequest) (Token, error
 	if s.src == nil {
 		return Token{}, errors.New("bearer: ReuseTokenSource of a nil source")
 	}
+	if err := ctx.Err(); err != nil {
+		return Token{}, err
+	}
 	e := s.entry(req.Scopes, req.TenantID)
 	plain := req.Claims == "" && !req.ForceRefresh && req.Challenge == nil
 

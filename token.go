@@ -64,7 +64,8 @@ func (t Token) LogValue() slog.Value {
 
 // TokenRequest describes the token a [Transport] asks a [TokenSource] for.
 type TokenRequest struct {
-	// Scopes are the scopes the token must carry.
+	// Scopes are the scopes the token must carry. The slice belongs to
+	// the caller: a source must not modify it.
 	Scopes []string
 	// Claims is the decoded JSON of a claims challenge (without client
 	// capabilities, which the source adds itself). A source that receives
