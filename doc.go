@@ -4,7 +4,7 @@
 // challenge.
 //
 // The package holds the small pieces everything else plugs into: [Token],
-// [TokenRequest], the [TokenSource] interface, [Transport] (an
+// [TokenRequest], the [TokenSource] interface, [Transport] (a
 // [net/http.RoundTripper] that puts tokens on the wire) and
 // [ReuseTokenSource] (a cache in front of a source). The ways of getting a
 // token (client credentials, on-behalf-of, a signed-in user, managed
