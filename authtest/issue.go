@@ -97,8 +97,15 @@ func (s *Server) currentKey() (*signingKey, error) {
 	return poolKey(gen)
 }
 
-// mintAccessToken signs an access token and remembers when exactly it
-// was issued (JWT times are whole seconds; revocation compares exactly).
+// issue is when a token was issued: on the server clock, and in the
+// order of the server's issuances and revocations, so that a token issued
+// after a revocation passes even when the clock stands still.
+type issue struct {
+	at  time.Time
+	seq uint64
+}
+
+// mintAccessToken signs an access token and remembers when it was issued.
 func (s *Server) mintAccessToken(sp tokenSpec) (string, error) {
 	key, err := s.currentKey()
 	if err != nil {
@@ -165,7 +172,8 @@ func (s *Server) mintAccessToken(sp tokenSpec) (string, error) {
 		return "", err
 	}
 	s.mu.Lock()
-	s.issued[uti] = sp.iat
+	s.seq++
+	s.issued[uti] = issue{at: sp.iat, seq: s.seq}
 	s.mu.Unlock()
 	return tok, nil
 }

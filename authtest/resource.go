@@ -19,7 +19,7 @@ type acrRule struct {
 }
 
 // Revoke is a continuous access evaluation (CAE) critical event: access
-// tokens issued before now (on the server clock) to the given users
+// tokens issued before this call to the given users
 // (usernames or object IDs) or clients (client IDs), or to everyone when
 // no subject is given, are refused by the resource with a claims
 // challenge:
@@ -28,9 +28,10 @@ type acrRule struct {
 //	    client_id="00000003-0000-0000-c000-000000000000", error="insufficient_claims",
 //	    claims="eyJhY2Nlc3NfdG9rZW4iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZSwidmFsdWUiOiIxNzAwMDAwMDAwIn19fQ=="
 //
-// where the claims decode to {"access_token":{"nbf":{"essential":true,"value":"<revocation time>"}}}.
-// A token issued at or after the revocation (such as one requested with
-// those claims) passes.
+// where the claims decode to {"access_token":{"nbf":{"essential":true,"value":"<revocation time>"}}}
+// (the server clock's time of the call, in seconds). A token issued after
+// the call (such as one requested with those claims) passes, also when
+// the server's clock stands still.
 //
 // As Microsoft Graph does, only tokens of clients that declared the cp1
 // capability (xms_cc) are evaluated: other tokens keep working until they
@@ -39,11 +40,12 @@ func (s *Server) Revoke(subjects ...string) {
 	now := s.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.seq++
 	if len(subjects) == 0 {
-		s.revocations = append(s.revocations, revocation{at: now})
+		s.revocations = append(s.revocations, revocation{at: now, seq: s.seq})
 	}
 	for _, sub := range subjects {
-		s.revocations = append(s.revocations, revocation{subject: sub, at: now})
+		s.revocations = append(s.revocations, revocation{subject: sub, at: now, seq: s.seq})
 	}
 }
 
@@ -236,7 +238,7 @@ func (s *Server) policyChallenge(t *jwt, path string, now time.Time) (string, st
 	s.mu.Unlock()
 	if !ok {
 		iat, _ := t.num("iat")
-		issued = time.Unix(iat, 0)
+		issued = issue{at: time.Unix(iat, 0)}
 	}
 	if containsFold(claimStrings(t.claims, "xms_cc"), "cp1") {
 		at := revokedSince(revs, issued, t.str("oid"), t.str("preferred_username"), t.str("upn"), t.str("appid"), t.str("azp"))

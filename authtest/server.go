@@ -53,7 +53,8 @@ type Server struct {
 	devices       map[string]*deviceGrant // by device_code
 	userCodes     map[string]*deviceGrant // by user_code
 	jtis          map[string]time.Time    // used assertion jti → its exp
-	issued        map[string]time.Time    // uti → exact issue time
+	issued        map[string]issue        // uti → when the access token was issued
+	seq           uint64                  // orders issuances and revocations
 	revocations   []revocation
 	rtRevocations []revocation
 	authContexts  map[string][]string
@@ -121,7 +122,7 @@ func start(tb testing.TB, useTLS bool, opts []Option) (*Server, error) {
 		devices:       map[string]*deviceGrant{},
 		userCodes:     map[string]*deviceGrant{},
 		jtis:          map[string]time.Time{},
-		issued:        map[string]time.Time{},
+		issued:        map[string]issue{},
 		authContexts:  map[string][]string{},
 		acrRules:      map[string]acrRule{},
 		consents:      map[string]bool{},

@@ -30,6 +30,7 @@ type refreshGrant struct {
 	tid                string
 	issuedAt, expires  time.Time
 	used               bool
+	seq                uint64
 	authTime           time.Time
 	acr                string
 	amr                []string
@@ -299,7 +300,9 @@ func (s *Server) issueUserTokens(w http.ResponseWriter, r *http.Request, a *auth
 	if q.offline || alwaysRefresh {
 		rt := randToken(48)
 		s.mu.Lock()
+		s.seq++
 		s.refreshTokens[rt] = &refreshGrant{
+			seq:      s.seq,
 			clientID: c.ID, familyID: c.FamilyID, username: strings.ToLower(g.user.Username), tid: g.tid,
 			issuedAt: now, expires: now.Add(s.cfg.refreshLifetime),
 			authTime: g.authTime, acr: g.acr, amr: g.amr,
@@ -389,7 +392,7 @@ func (s *Server) grantRefreshToken(w http.ResponseWriter, r *http.Request, a *au
 	if g != nil {
 		u = s.users[g.username]
 		if u != nil {
-			revokedAt = revokedSince(s.rtRevocations, g.issuedAt, u.ObjectID, u.Username, g.clientID)
+			revokedAt = revokedSince(s.rtRevocations, issue{at: g.issuedAt, seq: g.seq}, u.ObjectID, u.Username, g.clientID)
 		}
 	}
 	s.mu.Unlock()
@@ -428,19 +431,24 @@ func (s *Server) grantRefreshToken(w http.ResponseWriter, r *http.Request, a *au
 	}, true)
 }
 
-// revocation makes tokens issued before at (for subject, or for everyone
+// revocation makes tokens issued before it (for subject, or for everyone
 // when subject is empty) invalid.
 type revocation struct {
 	subject string
 	at      time.Time
+	seq     uint64
 }
 
 // revokedSince returns the time of the latest revocation that hits a
-// token issued at issued for one of subjects, or the zero time.
-func revokedSince(revs []revocation, issued time.Time, subjects ...string) time.Time {
+// token issued at issued for one of subjects, or the zero time. Issuances
+// known to the server compare by order (seq); others by time.
+func revokedSince(revs []revocation, issued issue, subjects ...string) time.Time {
 	var at time.Time
 	for _, rv := range revs {
-		if !issued.Before(rv.at) {
+		if issued.seq != 0 && issued.seq > rv.seq {
+			continue
+		}
+		if issued.seq == 0 && !issued.at.Before(rv.at) {
 			continue
 		}
 		if rv.subject == "" || containsFold(subjects, rv.subject) {
@@ -452,21 +460,22 @@ func revokedSince(revs []revocation, issued time.Time, subjects ...string) time.
 	return at
 }
 
-// RevokeRefreshTokens makes the refresh tokens issued before now (on the
-// server clock) to the given users (usernames or object IDs) or clients
+// RevokeRefreshTokens makes the refresh tokens issued before this call to
+// the given users (usernames or object IDs) or clients
 // (client IDs) fail with invalid_grant AADSTS50173, as after a password
 // reset or an admin's "revoke sessions"; with no arguments, every refresh
-// token issued before now. Access tokens are not affected: see
+// token issued before the call. Access tokens are not affected: see
 // [Server.Revoke].
 func (s *Server) RevokeRefreshTokens(subjects ...string) {
 	now := s.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.seq++
 	if len(subjects) == 0 {
-		s.rtRevocations = append(s.rtRevocations, revocation{at: now})
+		s.rtRevocations = append(s.rtRevocations, revocation{at: now, seq: s.seq})
 	}
 	for _, sub := range subjects {
-		s.rtRevocations = append(s.rtRevocations, revocation{subject: sub, at: now})
+		s.rtRevocations = append(s.rtRevocations, revocation{subject: sub, at: now, seq: s.seq})
 	}
 }
 
