@@ -5,6 +5,17 @@
 // A [Credential] learns what it needs of each token request from a
 // [Request] that the caller (package flow) fills in; this package never
 // imports flow.
+//
+// [Secret] sends a client secret in the form or with HTTP Basic
+// authentication. [Certificate] signs a fresh JWT client assertion (RFC
+// 7523) for every request, in the format the authority takes; its keys and
+// certificates come from anywhere, or from PEM and PKCS #12 data through
+// [ParseCertificates]. [Assertion] takes an assertion from a callback and
+// [AssertionFile] from a file, such as a Kubernetes projected token.
+//
+// No credential shows what it holds: fmt and log/slog print a description
+// such as credential.Secret(REDACTED), and errors never contain a secret,
+// key, password or assertion.
 package credential
 
 import (

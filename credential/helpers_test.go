@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -312,3 +313,5 @@ func asEC(tb testing.TB, k crypto.Signer) *ecdsa.PrivateKey {
 	}
 	return e
 }
+
+func writeFileB(path, data string) error { return os.WriteFile(path, []byte(data), 0o600) }
