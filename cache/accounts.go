@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bearerhttp/bearer/internal/entra"
 )
 
 // AccountFilter says which accounts [Cache.Accounts] lists. Empty fields
@@ -39,7 +38,7 @@ type AccountFilter struct {
 func (c *Cache) Accounts(ctx context.Context, f AccountFilter) []Account {
 	env := ""
 	if f.Environment != "" {
-		env = entra.CacheEnvironment(f.Environment)
+		env = cacheEnvironment(f.Environment)
 	}
 	var parts []*partition
 	if f.HomeAccountID != "" {
@@ -84,7 +83,7 @@ func (c *Cache) Accounts(ctx context.Context, f AccountFilter) []Account {
 		s := &c.shards[c.shardIndex(p.hash)]
 		s.mu.Lock()
 		if !p.dead && (f.ClientID == "" || p.heldBy(f.ClientID, family)) {
-			for _, e := range p.accts {
+			for _, e := range p.accts() {
 				if env != "" && e.env != env {
 					continue
 				}
@@ -111,12 +110,12 @@ func (c *Cache) Accounts(ctx context.Context, f AccountFilter) []Account {
 // heldBy reports whether p holds a refresh token or ID token of client (or
 // a refresh token of family); callers hold the shard lock.
 func (p *partition) heldBy(client, family string) bool {
-	for _, e := range p.rts {
+	for _, e := range p.rts() {
 		if e.t.ClientID == client || (family != "" && e.t.FamilyID == family) {
 			return true
 		}
 	}
-	for _, e := range p.idts {
+	for _, e := range p.idts() {
 		if e.t.ClientID == client {
 			return true
 		}

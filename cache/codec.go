@@ -3,7 +3,6 @@ package cache
 import (
 	"maps"
 
-	"github.com/bearerhttp/bearer/internal/entra"
 )
 
 // MarshalMSAL returns everything the cache holds in memory as MSAL unified
@@ -20,20 +19,20 @@ func (c *Cache) MarshalMSAL() ([]byte, error) {
 		s := &c.shards[i]
 		s.mu.Lock()
 		for p := s.head; p != nil; p = p.older {
-			for _, b := range p.buckets {
-				for _, e := range b.ats {
-					d.ats = append(d.ats, keyed[AccessToken]{e.key, e.export()})
+			for b := p.buckets; b != nil; b = b.pnext {
+				for e := b.head; e != nil; e = e.next {
+					d.ats = append(d.ats, keyed[AccessToken]{e.key(), e.export()})
 				}
 			}
-			for _, e := range p.rts {
+			for _, e := range p.rts() {
 				d.rts = append(d.rts, keyed[RefreshToken]{e.key, e.export()})
 			}
-			for _, e := range p.idts {
+			for _, e := range p.idts() {
 				t := e.t
 				t.Extra = maps.Clone(t.Extra)
 				d.idts = append(d.idts, keyed[IDToken]{e.key, t})
 			}
-			for _, e := range p.accts {
+			for _, e := range p.accts() {
 				a := e.a
 				a.Extra = maps.Clone(a.Extra)
 				d.accts = append(d.accts, keyed[Account]{e.key, a})
@@ -115,7 +114,7 @@ func (c *Cache) UnmarshalMSAL(data []byte) error {
 	}
 	meta := make([]*metaEntry, 0, len(d.meta))
 	for _, e := range d.meta {
-		meta = append(meta, &metaEntry{m: e.v, key: e.key, env: entra.CacheEnvironment(e.v.Environment)})
+		meta = append(meta, &metaEntry{m: e.v, key: e.key, env: cacheEnvironment(e.v.Environment)})
 	}
 	c.metaMu.Lock()
 	c.meta = meta

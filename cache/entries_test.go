@@ -151,7 +151,7 @@ func TestAccessTokenUsable(t *testing.T) {
 	})
 }
 
-func TestScopesCovered(t *testing.T) {
+func TestTargetCovers(t *testing.T) {
 	tests := []struct {
 		name string
 		have string
@@ -173,17 +173,20 @@ func TestScopesCovered(t *testing.T) {
 		{"empty scope strings ignored", "a", []string{"", "a"}, false, true},
 		{"only empty scope strings", "a", []string{""}, false, false},
 		{".default URL scope", "https://graph.microsoft.com/.default", []string{"https://graph.microsoft.com/.default"}, true, true},
+		{"extra spaces in the target", "  a   b ", []string{"b", "a"}, false, true},
+		{"prefix of a cached scope is not it", "User.ReadWrite", []string{"User.Read"}, true, false},
+		{"cached scope is a prefix of the asked one", "User.Read", []string{"User.ReadWrite"}, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := scopesCovered(splitScopes(tt.have), tt.want, tt.fold); got != tt.ok {
-				t.Errorf("scopesCovered(%q, %q, fold=%v) = %v, want %v", tt.have, tt.want, tt.fold, got, tt.ok)
+			if got := targetCovers(tt.have, tt.want, tt.fold); got != tt.ok {
+				t.Errorf("targetCovers(%q, %q, fold=%v) = %v, want %v", tt.have, tt.want, tt.fold, got, tt.ok)
 			}
 		})
 	}
 }
 
-func TestScopesIntersect(t *testing.T) {
+func TestTargetsIntersect(t *testing.T) {
 	tests := []struct {
 		a, b string
 		want bool
@@ -192,10 +195,12 @@ func TestScopesIntersect(t *testing.T) {
 		{"a", "c", false},
 		{"User.Read", "user.read", true},
 		{"", "a", false},
+		{"  a  b ", "b", true},
+		{"a b", " ", false},
 	}
 	for _, tt := range tests {
-		if got := scopesIntersect(splitScopes(tt.a), splitScopes(tt.b)); got != tt.want {
-			t.Errorf("scopesIntersect(%q, %q) = %v", tt.a, tt.b, got)
+		if got := targetsIntersect(tt.a, tt.b); got != tt.want {
+			t.Errorf("targetsIntersect(%q, %q) = %v", tt.a, tt.b, got)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"time"
 
-	"github.com/bearerhttp/bearer/internal/entra"
 )
 
 // AccessTokenQuery says which access token [Cache.AccessToken] looks for.
@@ -79,17 +78,15 @@ func (c *Cache) findAT(s *shard, bh uint64, pid partID, ph uint64, env, tt strin
 	}
 	p := b.part
 	nowSec := now.Unix()
-	for i := 0; i < len(b.ats); {
-		e := b.ats[i]
+	for e := b.head; e != nil; {
+		next := e.next
 		if e.expiresOn <= nowSec {
-			c.removeAT(s, e) // b.ats shrinks; i stays
-			continue
-		}
-		if usableAt(e.cachedAt, e.expiresOn, now) && scopesCovered(e.scopes, q.Scopes, q.CaseInsensitiveScopes) {
+			c.removeAT(s, e) // may drop b and p; next is still valid
+		} else if usableAt(e.cachedAt, e.expiresOn, now) && targetCovers(e.target, q.Scopes, q.CaseInsensitiveScopes) {
 			s.touch(p)
 			return e.export(), true, true
 		}
-		i++
+		e = next
 	}
 	return AccessToken{}, false, p.loaded && !p.dead
 }
@@ -121,7 +118,7 @@ func (c *Cache) RefreshToken(ctx context.Context, q RefreshTokenQuery) (RefreshT
 	}
 	pid := partitionOf(q.UserAssertionHash, q.HomeAccountID, "", "")
 	ph := c.hashPart(pid)
-	env := entra.CacheEnvironment(q.Environment)
+	env := cacheEnvironment(q.Environment)
 	si := c.shardIndex(ph)
 	s := &c.shards[si]
 	for attempt := 0; ; attempt++ {
@@ -155,13 +152,13 @@ func (c *Cache) RefreshToken(ctx context.Context, q RefreshTokenQuery) (RefreshT
 
 func (p *partition) findRT(env, client, family string) *rtEntry {
 	if family != "" {
-		for _, e := range p.rts {
+		for _, e := range p.rts() {
 			if e.env == env && e.t.FamilyID == family {
 				return e
 			}
 		}
 	}
-	for _, e := range p.rts {
+	for _, e := range p.rts() {
 		if e.env == env && e.t.ClientID == client {
 			return e
 		}
@@ -198,7 +195,7 @@ func (c *Cache) IDToken(ctx context.Context, q IDTokenQuery) (IDToken, bool) {
 	}
 	pid := partitionOf(q.UserAssertionHash, q.HomeAccountID, "", "")
 	ph := c.hashPart(pid)
-	env := entra.CacheEnvironment(q.Environment)
+	env := cacheEnvironment(q.Environment)
 	si := c.shardIndex(ph)
 	s := &c.shards[si]
 	for attempt := 0; ; attempt++ {
@@ -207,7 +204,7 @@ func (c *Cache) IDToken(ctx context.Context, q IDTokenQuery) (IDToken, bool) {
 		s.mu.Lock()
 		p := s.part(pid, ph)
 		if p != nil {
-			for _, e := range p.idts {
+			for _, e := range p.idts() {
 				if e.env == env && e.t.Realm == q.Realm && e.t.ClientID == q.ClientID {
 					t, found = e.t, true
 					t.Extra = maps.Clone(t.Extra)
@@ -229,7 +226,7 @@ func (c *Cache) IDToken(ctx context.Context, q IDTokenQuery) (IDToken, bool) {
 // (any alias), which records the app's family. It reads memory only: app
 // metadata arrives with every partition read from the [Store].
 func (c *Cache) AppMetadata(environment, clientID string) (AppMetadata, bool) {
-	m, ok := c.appMetadata(entra.CacheEnvironment(environment), clientID)
+	m, ok := c.appMetadata(cacheEnvironment(environment), clientID)
 	if ok {
 		m.Extra = maps.Clone(m.Extra)
 	}

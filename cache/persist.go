@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bearerhttp/bearer/internal/entra"
 )
 
 // readThrough reads partition pid from the store and merges it into
@@ -48,18 +47,18 @@ func (c *Cache) mergeLoaded(pid partID, ph uint64, si int, d *document, now time
 	p := c.partOrNew(s, pid, ph)
 	p.loaded = true
 	have := make(map[string]struct{})
-	for _, b := range p.buckets {
-		for _, e := range b.ats {
-			have[strings.ToLower(orKey(e.key, e.export().Key))] = struct{}{}
+	for b := p.buckets; b != nil; b = b.pnext {
+		for e := b.head; e != nil; e = e.next {
+			have[strings.ToLower(orKey(e.key(), e.export().Key))] = struct{}{}
 		}
 	}
-	for _, e := range p.rts {
+	for _, e := range p.rts() {
 		have[strings.ToLower(orKey(e.key, e.t.Key))] = struct{}{}
 	}
-	for _, e := range p.idts {
+	for _, e := range p.idts() {
 		have[strings.ToLower(orKey(e.key, e.t.Key))] = struct{}{}
 	}
-	for _, e := range p.accts {
+	for _, e := range p.accts() {
 		have[strings.ToLower(orKey(e.key, e.a.Key))] = struct{}{}
 	}
 	fresh := func(key string, gen func() string) bool {
@@ -102,7 +101,7 @@ func (c *Cache) mergeLoaded(pid partID, ph uint64, si int, d *document, now time
 	s.mu.Unlock()
 	c.metaMu.Lock()
 	for _, e := range d.meta {
-		env := entra.CacheEnvironment(e.v.Environment)
+		env := cacheEnvironment(e.v.Environment)
 		known := false
 		for _, m := range c.meta {
 			if m.env == env && m.m.ClientID == e.v.ClientID {
@@ -165,48 +164,47 @@ func (k partKind) String() string {
 func (d *document) apply(ch *change) {
 	if ch.at != nil {
 		n := ch.at
-		nenv, ntt := entra.CacheEnvironment(n.Environment), normTokenType(n.TokenType)
+		nenv, ntt := cacheEnvironment(n.Environment), normTokenType(n.TokenType)
 		npid := partitionOf(n.UserAssertionHash, n.HomeAccountID, n.ClientID, n.Realm)
-		nscopes := splitScopes(n.Target)
 		d.ats = deleteKeyed(d.ats, func(o *AccessToken) bool {
-			return entra.CacheEnvironment(o.Environment) == nenv && o.Realm == n.Realm && o.ClientID == n.ClientID &&
+			return cacheEnvironment(o.Environment) == nenv && o.Realm == n.Realm && o.ClientID == n.ClientID &&
 				normTokenType(o.TokenType) == ntt && o.KeyID == n.KeyID &&
 				partitionOf(o.UserAssertionHash, o.HomeAccountID, o.ClientID, o.Realm) == npid &&
-				scopesIntersect(splitScopes(o.Target), nscopes)
+				targetsIntersect(o.Target, n.Target)
 		})
 		d.ats = append(d.ats, keyed[AccessToken]{v: *n})
 	}
 	if ch.rt != nil {
 		n := ch.rt
-		nenv := entra.CacheEnvironment(n.Environment)
+		nenv := cacheEnvironment(n.Environment)
 		d.rts = deleteKeyed(d.rts, func(o *RefreshToken) bool {
-			return rtReplaces(n, nenv, o, entra.CacheEnvironment(o.Environment))
+			return rtReplaces(n, nenv, o, cacheEnvironment(o.Environment))
 		})
 		d.rts = append(d.rts, keyed[RefreshToken]{v: *n})
 	}
 	if ch.idt != nil {
 		n := ch.idt
-		nenv := entra.CacheEnvironment(n.Environment)
+		nenv := cacheEnvironment(n.Environment)
 		d.idts = deleteKeyed(d.idts, func(o *IDToken) bool {
-			return entra.CacheEnvironment(o.Environment) == nenv && o.Realm == n.Realm && o.ClientID == n.ClientID &&
+			return cacheEnvironment(o.Environment) == nenv && o.Realm == n.Realm && o.ClientID == n.ClientID &&
 				o.HomeAccountID == n.HomeAccountID && o.UserAssertionHash == n.UserAssertionHash
 		})
 		d.idts = append(d.idts, keyed[IDToken]{v: *n})
 	}
 	if ch.acct != nil {
 		n := ch.acct
-		nenv := entra.CacheEnvironment(n.Environment)
+		nenv := cacheEnvironment(n.Environment)
 		d.accts = deleteKeyed(d.accts, func(o *Account) bool {
-			return entra.CacheEnvironment(o.Environment) == nenv && o.Realm == n.Realm &&
+			return cacheEnvironment(o.Environment) == nenv && o.Realm == n.Realm &&
 				o.HomeAccountID == n.HomeAccountID && o.UserAssertionHash == n.UserAssertionHash
 		})
 		d.accts = append(d.accts, keyed[Account]{v: *n})
 	}
 	if ch.meta != nil {
 		n := ch.meta
-		nenv := entra.CacheEnvironment(n.Environment)
+		nenv := cacheEnvironment(n.Environment)
 		d.meta = deleteKeyed(d.meta, func(o *AppMetadata) bool {
-			return entra.CacheEnvironment(o.Environment) == nenv && o.ClientID == n.ClientID
+			return cacheEnvironment(o.Environment) == nenv && o.ClientID == n.ClientID
 		})
 		d.meta = append(d.meta, keyed[AppMetadata]{v: *n})
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/bearerhttp/bearer/internal/entra"
 )
 
 // RemoveAccount removes an account and its tokens, as MSAL's RemoveAccount
@@ -22,7 +21,7 @@ func (c *Cache) RemoveAccount(ctx context.Context, a Account, clientID string) e
 	}
 	pid := partitionOf(a.UserAssertionHash, a.HomeAccountID, "", "")
 	ph := c.hashPart(pid)
-	env := entra.CacheEnvironment(a.Environment)
+	env := cacheEnvironment(a.Environment)
 	s := &c.shards[c.shardIndex(ph)]
 	s.mu.Lock()
 	if p := s.part(pid, ph); p != nil {
@@ -35,34 +34,34 @@ func (c *Cache) RemoveAccount(ctx context.Context, a Account, clientID string) e
 func (c *Cache) removeAccountEntries(s *shard, p *partition, env, home, clientID string) {
 	p.loaded = false // what the store holds after the update is re-read on a miss
 	var doomed []*atEntry
-	for _, b := range p.buckets {
+	for b := p.buckets; b != nil; b = b.pnext {
 		if b.env != env {
 			continue
 		}
-		for _, e := range b.ats {
+		for e := b.head; e != nil; e = e.next {
 			if e.home == home {
 				doomed = append(doomed, e)
 			}
 		}
 	}
-	for i := 0; i < len(p.rts); {
-		e := p.rts[i]
+	for i := 0; i < len(p.rts()); {
+		e := p.x.rts[i]
 		if e.env == env && e.t.HomeAccountID == home && (e.t.ClientID == clientID || e.t.FamilyID != "") {
 			c.removeRT(p, i)
 			continue
 		}
 		i++
 	}
-	for i := 0; i < len(p.idts); {
-		e := p.idts[i]
+	for i := 0; i < len(p.idts()); {
+		e := p.x.idts[i]
 		if e.env == env && e.t.HomeAccountID == home {
 			c.removeIDT(p, i)
 			continue
 		}
 		i++
 	}
-	for i := 0; i < len(p.accts); {
-		e := p.accts[i]
+	for i := 0; i < len(p.accts()); {
+		e := p.x.accts[i]
 		if e.env == env && e.a.HomeAccountID == home {
 			c.removeAccount(p, i)
 			continue
@@ -78,7 +77,7 @@ func (c *Cache) removeAccountEntries(s *shard, p *partition, env, home, clientID
 }
 
 func (d *document) removeAccount(env, home, clientID string) {
-	same := func(e string) bool { return entra.CacheEnvironment(e) == env }
+	same := func(e string) bool { return cacheEnvironment(e) == env }
 	d.ats = deleteKeyed(d.ats, func(t *AccessToken) bool { return same(t.Environment) && t.HomeAccountID == home })
 	d.rts = deleteKeyed(d.rts, func(t *RefreshToken) bool {
 		return same(t.Environment) && t.HomeAccountID == home && (t.ClientID == clientID || t.FamilyID != "")

@@ -23,14 +23,14 @@ func oidcScope(s string, fold bool) bool {
 	return s == oidc || (fold && strings.EqualFold(s, oidc))
 }
 
-// scopesCovered reports whether the cached scopes (have) include every scope
-// asked for (want), comparing case-insensitively when fold is set (Entra's
+// targetCovers reports whether a cached target (scopes separated by
+// spaces) includes every scope asked for (want), comparing case-insensitively when fold is set (Entra's
 // rule; scopes of different byte lengths never match, which holds for the
 // ASCII scopes authorities use) and exactly otherwise (RFC 6749). openid, offline_access and profile
 // in want are ignored, unless want holds nothing else. A want with no
 // scope at all is covered by nothing, so an empty request never picks an
 // arbitrary token. It allocates nothing.
-func scopesCovered(have []string, want []string, fold bool) bool {
+func targetCovers(target string, want []string, fold bool) bool {
 	onlyOIDC := true
 	for _, w := range want {
 		if w != "" && !oidcScope(w, fold) {
@@ -43,7 +43,7 @@ func scopesCovered(have []string, want []string, fold bool) bool {
 		if w == "" || (!onlyOIDC && oidcScope(w, fold)) {
 			continue
 		}
-		if !containsScope(have, w, fold) {
+		if !targetContains(target, w, fold) {
 			return false
 		}
 		asked++
@@ -51,8 +51,12 @@ func scopesCovered(have []string, want []string, fold bool) bool {
 	return asked > 0
 }
 
-func containsScope(have []string, w string, fold bool) bool {
-	for _, h := range have {
+// targetContains reports whether target holds scope w. It reads target in
+// place, allocating nothing.
+func targetContains(target, w string, fold bool) bool {
+	for target != "" {
+		var h string
+		h, target = nextScope(target)
 		if len(h) == len(w) && (h == w || (fold && strings.EqualFold(h, w))) {
 			return true
 		}
@@ -60,24 +64,32 @@ func containsScope(have []string, w string, fold bool) bool {
 	return false
 }
 
-// scopesIntersect reports whether a and b share a scope (case-insensitively):
-// MSAL's rule for which cached access tokens a new one replaces.
-func scopesIntersect(a, b []string) bool {
-	for _, s := range a {
-		if containsScope(b, s, true) {
+// nextScope returns the first scope of target and the rest.
+func nextScope(target string) (scope, rest string) {
+	i := 0
+	for i < len(target) && target[i] == ' ' {
+		i++
+	}
+	target = target[i:]
+	j := strings.IndexByte(target, ' ')
+	if j < 0 {
+		return target, ""
+	}
+	return target[:j], target[j+1:]
+}
+
+// targetsIntersect reports whether targets a and b share a scope
+// (case-insensitively): MSAL's rule for which cached access tokens a new
+// one replaces.
+func targetsIntersect(a, b string) bool {
+	for a != "" {
+		var s string
+		s, a = nextScope(a)
+		if s != "" && targetContains(b, s, true) {
 			return true
 		}
 	}
 	return false
-}
-
-// splitScopes splits a target at spaces. The parts share the target's
-// memory.
-func splitScopes(target string) []string {
-	if target == "" {
-		return nil
-	}
-	return strings.Fields(target)
 }
 
 // maxMargin is the most of a token's life that is never served.

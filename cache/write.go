@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bearerhttp/bearer/internal/entra"
 )
 
 // ErrInvalidResponse is matched (with [errors.Is]) by the error
@@ -73,7 +72,7 @@ type change struct {
 
 // entries builds the cache entries of r.
 func (r *Response) entries(now time.Time) (change, partID) {
-	env := entra.CacheEnvironment(r.Environment)
+	env := cacheEnvironment(r.Environment)
 	pid := partitionOf(r.UserAssertionHash, r.HomeAccountID, r.ClientID, r.Realm)
 	var ch change
 	nowSec := now.Unix()
@@ -202,29 +201,19 @@ func (c *Cache) StoreResponse(ctx context.Context, r Response, now time.Time) er
 // putAT caches t in p, then drops the tokens it replaces.
 func (c *Cache) putAT(s *shard, p *partition, t AccessToken) {
 	e := c.insertAT(s, p, "", t)
-	b := e.b
-	for i := 0; i < len(b.ats); {
-		old := b.ats[i]
-		if old != e && scopesIntersect(old.scopes, e.scopes) {
-			c.removeAT(s, old)
-			continue
+	for old := e.b.head; old != nil; {
+		next := old.next
+		if old != e && targetsIntersect(old.target, e.target) {
+			c.removeAT(s, old) // e stays, so the bucket does
 		}
-		i++
+		old = next
 	}
-}
-
-func (c *Cache) addRT(p *partition, key string, t RefreshToken) *rtEntry {
-	e := &rtEntry{t: t, key: key, env: entra.CacheEnvironment(t.Environment)}
-	e.size = rtOverhead + strSize(key, t.HomeAccountID, t.ClientID, t.FamilyID, t.Secret, t.Realm, t.Target, t.UserAssertionHash) + extraSize(t.Extra)
-	p.rts = append(p.rts, e)
-	c.count(p, e.size)
-	return e
 }
 
 func (c *Cache) putRT(p *partition, t RefreshToken) {
 	e := c.addRT(p, "", t)
-	for i := 0; i < len(p.rts); {
-		old := p.rts[i]
+	for i := 0; i < len(p.x.rts); {
+		old := p.x.rts[i]
 		if old != e && rtReplaces(&e.t, e.env, &old.t, old.env) {
 			c.removeRT(p, i)
 			continue
@@ -233,23 +222,10 @@ func (c *Cache) putRT(p *partition, t RefreshToken) {
 	}
 }
 
-func (c *Cache) removeRT(p *partition, i int) {
-	c.count(p, -p.rts[i].size)
-	p.rts = slices.Delete(p.rts, i, i+1)
-}
-
-func (c *Cache) addIDT(p *partition, key string, t IDToken) *idtEntry {
-	e := &idtEntry{t: t, key: key, env: entra.CacheEnvironment(t.Environment)}
-	e.size = idtOverhead + strSize(key, t.HomeAccountID, t.Realm, t.ClientID, t.Secret, t.UserAssertionHash) + extraSize(t.Extra)
-	p.idts = append(p.idts, e)
-	c.count(p, e.size)
-	return e
-}
-
 func (c *Cache) putIDT(p *partition, t IDToken) {
 	e := c.addIDT(p, "", t)
-	for i := 0; i < len(p.idts); {
-		old := p.idts[i]
+	for i := 0; i < len(p.x.idts); {
+		old := p.x.idts[i]
 		if old != e && old.env == e.env && old.t.Realm == t.Realm && old.t.ClientID == t.ClientID && old.t.HomeAccountID == t.HomeAccountID {
 			c.removeIDT(p, i)
 			continue
@@ -258,44 +234,15 @@ func (c *Cache) putIDT(p *partition, t IDToken) {
 	}
 }
 
-func (c *Cache) removeIDT(p *partition, i int) {
-	c.count(p, -p.idts[i].size)
-	p.idts = slices.Delete(p.idts, i, i+1)
-}
-
-func (c *Cache) addAccount(p *partition, key string, a Account) *acctEntry {
-	e := &acctEntry{a: a, key: key, env: entra.CacheEnvironment(a.Environment)}
-	e.size = acctOverhead + strSize(key, a.HomeAccountID, a.Realm, a.LocalAccountID, a.Username, a.Name, a.GivenName, a.FamilyName, a.MiddleName, a.AlternativeAccountID, a.ClientInfo, a.UserAssertionHash) + extraSize(a.Extra)
-	p.accts = append(p.accts, e)
-	c.count(p, e.size)
-	if p.id.kind == kindUser {
-		c.idxMu.Lock()
-		c.indexAccount(p, e)
-		c.idxMu.Unlock()
-	}
-	return e
-}
-
 func (c *Cache) putAccount(p *partition, a Account) {
 	e := c.addAccount(p, "", a)
-	for i := 0; i < len(p.accts); {
-		old := p.accts[i]
+	for i := 0; i < len(p.x.accts); {
+		old := p.x.accts[i]
 		if old != e && old.env == e.env && old.a.Realm == a.Realm && old.a.HomeAccountID == a.HomeAccountID {
 			c.removeAccount(p, i)
 			continue
 		}
 		i++
-	}
-}
-
-func (c *Cache) removeAccount(p *partition, i int) {
-	e := p.accts[i]
-	c.count(p, -e.size)
-	p.accts = slices.Delete(p.accts, i, i+1)
-	if p.id.kind == kindUser {
-		c.idxMu.Lock()
-		c.unindexAccount(p, e)
-		c.idxMu.Unlock()
 	}
 }
 
@@ -330,31 +277,10 @@ func (c *Cache) unindexAccount(p *partition, e *acctEntry) {
 	}
 }
 
-// count adds an entry of size bytes (removes one when size < 0) to p's and
-// the cache's counters.
-func (c *Cache) count(p *partition, size int64) {
-	n := int64(1)
-	if size < 0 {
-		n = -1
-	}
-	p.n += n
-	p.size += size
-	c.entries.Add(n)
-	c.bytes.Add(size)
-}
-
-func strSize(ss ...string) int64 {
-	var n int
-	for _, s := range ss {
-		n += len(s)
-	}
-	return int64(n)
-}
-
 // putMeta caches m, replacing the app metadata of the same environment and
 // client.
 func (c *Cache) putMeta(m AppMetadata) {
-	env := entra.CacheEnvironment(m.Environment)
+	env := cacheEnvironment(m.Environment)
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	c.meta = slices.DeleteFunc(c.meta, func(e *metaEntry) bool { return e.env == env && e.m.ClientID == m.ClientID })

@@ -1,0 +1,599 @@
+package cache
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// The in-memory index. A shard holds partitions (one per identity) in a
+// hash map and in a least-recently-used list, the access token buckets of
+// those partitions in a second hash map, and a heap of its access tokens
+// ordered by expiry. The structures are laid out so that a lookup reads
+// few cache lines: the fields a lookup compares come first.
+
+// shard is one lock's worth of partitions.
+type shard struct {
+	mu      sync.Mutex
+	parts   map[uint64]*partition // by partition hash, chained on collision
+	buckets map[uint64]*bucket    // by hashBucket, chained
+	head    *partition            // most recently used
+	tail    *partition            // least recently used
+	heap    []*atEntry            // access tokens by expires_on, soonest first
+	_       [40]byte              // keep shards' locks on separate cache lines
+}
+
+func (s *shard) init() {
+	s.parts = make(map[uint64]*partition)
+	s.buckets = make(map[uint64]*bucket)
+	s.head, s.tail, s.heap = nil, nil, nil
+}
+
+// partition holds one identity's entries.
+type partition struct {
+	id           partID
+	newer, older *partition // LRU list
+	hash         uint64
+	chain        *partition // hash chain
+	buckets      *bucket    // its access token buckets, linked by pnext
+	x            *partExtra // refresh tokens, ID tokens, accounts; nil when none
+	n            int64      // entries
+	size         int64      // estimated bytes, overhead included
+	loaded       bool       // read from the store since it was created
+	dead         bool       // removed from its shard
+}
+
+// partExtra holds a partition's entries other than access tokens (few).
+type partExtra struct {
+	rts   []*rtEntry
+	idts  []*idtEntry
+	accts []*acctEntry
+}
+
+func (p *partition) rts() []*rtEntry {
+	if p.x == nil {
+		return nil
+	}
+	return p.x.rts
+}
+
+func (p *partition) idts() []*idtEntry {
+	if p.x == nil {
+		return nil
+	}
+	return p.x.idts
+}
+
+func (p *partition) accts() []*acctEntry {
+	if p.x == nil {
+		return nil
+	}
+	return p.x.accts
+}
+
+// ext returns p's partExtra, making it when needed.
+func (c *Cache) ext(p *partition) *partExtra {
+	if p.x == nil {
+		p.x = &partExtra{}
+		p.size += extraOverhead
+		c.bytes.Add(extraOverhead)
+	}
+	return p.x
+}
+
+// bucket holds the access tokens of one partition that share environment,
+// realm, client, token type and key ID: they differ only by scopes.
+type bucket struct {
+	hash   uint64
+	part   *partition
+	head   *atEntry // its tokens, linked by next
+	chain  *bucket  // hash chain
+	realm  string
+	client string
+	// Less often decisive (usually one value per cache).
+	env       string // entra.CacheEnvironment of the entries' environment
+	tokenType string // normTokenType
+	keyID     string
+	pnext     *bucket // the partition's next bucket
+}
+
+// atEntry is a cached access token. Its fields never change after it is
+// made, except heapIdx and next (under the shard lock). What a lookup
+// reads comes first; what is usually implied by the bucket is in rare.
+type atEntry struct {
+	expiresOn int64
+	cachedAt  int64
+	target    string
+	secret    string
+	b         *bucket
+	next      *atEntry
+	home      string
+	refreshOn int64
+	extExpOn  int64
+	heapIdx   int32
+	rare      *atRare
+}
+
+// atRare holds what an access token has that its bucket does not imply:
+// set for entries read from JSON (their key), with another environment
+// alias or spelling of the token type or credential type, or unknown
+// fields.
+type atRare struct {
+	key       string
+	env       string
+	credType  string
+	tokenType string
+	extra     map[string]json.RawMessage
+}
+
+type rtEntry struct {
+	t   RefreshToken
+	key string
+	env string // canonical
+}
+
+type idtEntry struct {
+	t   IDToken
+	key string
+	env string
+}
+
+type acctEntry struct {
+	a   Account
+	key string
+	env string
+}
+
+type metaEntry struct {
+	m   AppMetadata
+	key string
+	env string
+}
+
+// Estimated fixed costs, for the byte budget: the structs, and the map,
+// slice and heap slots that point at them.
+var (
+	atOverhead     = int64(unsafe.Sizeof(atEntry{})) + 8
+	atRareOverhead = int64(unsafe.Sizeof(atRare{}))
+	bucketOverhead = int64(unsafe.Sizeof(bucket{})) + 24
+	partOverhead   = int64(unsafe.Sizeof(partition{})) + 24
+	extraOverhead  = int64(unsafe.Sizeof(partExtra{}))
+	rtOverhead     = int64(unsafe.Sizeof(rtEntry{})) + 8
+	idtOverhead    = int64(unsafe.Sizeof(idtEntry{})) + 8
+	acctOverhead   = int64(unsafe.Sizeof(acctEntry{})) + 8
+)
+
+// ---- partitions (callers hold s.mu)
+
+func (s *shard) part(id partID, h uint64) *partition {
+	for p := s.parts[h]; p != nil; p = p.chain {
+		if p.id == id {
+			return p
+		}
+	}
+	return nil
+}
+
+func (c *Cache) partOrNew(s *shard, id partID, h uint64) *partition {
+	if p := s.part(id, h); p != nil {
+		return p
+	}
+	p := &partition{id: id, hash: h, size: partOverhead + int64(len(id.a)+len(id.b))}
+	p.chain = s.parts[h]
+	s.parts[h] = p
+	s.pushFront(p)
+	c.nparts.Add(1)
+	c.bytes.Add(p.size)
+	if id.kind == kindApp {
+		c.idxMu.Lock()
+		m := c.appParts[id.a]
+		if m == nil {
+			m = make(map[*partition]struct{})
+			c.appParts[id.a] = m
+		}
+		m[p] = struct{}{}
+		c.idxMu.Unlock()
+	}
+	return p
+}
+
+func (s *shard) pushFront(p *partition) {
+	p.older = s.head
+	p.newer = nil
+	if s.head != nil {
+		s.head.newer = p
+	}
+	s.head = p
+	if s.tail == nil {
+		s.tail = p
+	}
+}
+
+func (s *shard) unlink(p *partition) {
+	if p.newer != nil {
+		p.newer.older = p.older
+	} else {
+		s.head = p.older
+	}
+	if p.older != nil {
+		p.older.newer = p.newer
+	} else {
+		s.tail = p.newer
+	}
+	p.newer, p.older = nil, nil
+}
+
+// touch marks p most recently used.
+func (s *shard) touch(p *partition) {
+	if s.head == p {
+		return
+	}
+	s.unlink(p)
+	s.pushFront(p)
+}
+
+// removePartition drops p and everything in it.
+func (c *Cache) removePartition(s *shard, p *partition) {
+	for b := p.buckets; b != nil; b = b.pnext {
+		for e := b.head; e != nil; e = e.next {
+			s.heapRemove(e)
+		}
+		s.dropBucket(b)
+	}
+	if accts := p.accts(); len(accts) > 0 && p.id.kind == kindUser {
+		c.idxMu.Lock()
+		for _, a := range accts {
+			c.unindexAccount(p, a)
+		}
+		c.idxMu.Unlock()
+	}
+	if p.id.kind == kindApp {
+		c.idxMu.Lock()
+		if m := c.appParts[p.id.a]; m != nil {
+			delete(m, p)
+			if len(m) == 0 {
+				delete(c.appParts, p.id.a)
+			}
+		}
+		c.idxMu.Unlock()
+	}
+	s.unlink(p)
+	if head := s.parts[p.hash]; head == p {
+		if p.chain == nil {
+			delete(s.parts, p.hash)
+		} else {
+			s.parts[p.hash] = p.chain
+		}
+	} else {
+		for q := head; q != nil; q = q.chain {
+			if q.chain == p {
+				q.chain = p.chain
+				break
+			}
+		}
+	}
+	c.entries.Add(-p.n)
+	c.bytes.Add(-p.size)
+	c.nparts.Add(-1)
+	*p = partition{id: p.id, hash: p.hash, dead: true}
+}
+
+// dropIfEmpty removes p when it holds nothing and was not read from the
+// store (an empty loaded partition records that the store has nothing).
+func (c *Cache) dropIfEmpty(s *shard, p *partition) {
+	if p.n == 0 && !p.loaded && !p.dead {
+		c.removePartition(s, p)
+	}
+}
+
+// count adds an entry of size bytes (removes one when size < 0) to p's and
+// the cache's counters.
+func (c *Cache) count(p *partition, size int64) {
+	n := int64(1)
+	if size < 0 {
+		n = -1
+	}
+	p.n += n
+	p.size += size
+	c.entries.Add(n)
+	c.bytes.Add(size)
+}
+
+// ---- access token buckets (callers hold s.mu)
+
+func (b *bucket) matches(env, realm, client, tokenType, keyID string) bool {
+	return b.realm == realm && b.client == client && b.env == env && b.tokenType == tokenType && b.keyID == keyID
+}
+
+// findBucket finds the bucket for a lookup, which has a partition ID and
+// no partition yet.
+func (s *shard) findBucket(h uint64, id partID, env, realm, client, tokenType, keyID string) *bucket {
+	for b := s.buckets[h]; b != nil; b = b.chain {
+		if b.hash == h && b.matches(env, realm, client, tokenType, keyID) && b.part.id == id {
+			return b
+		}
+	}
+	return nil
+}
+
+func (c *Cache) bucketOrNew(s *shard, h uint64, p *partition, env, realm, client, tokenType, keyID string) *bucket {
+	for b := s.buckets[h]; b != nil; b = b.chain {
+		if b.part == p && b.matches(env, realm, client, tokenType, keyID) {
+			return b
+		}
+	}
+	b := &bucket{hash: h, part: p, env: env, realm: realm, client: client, tokenType: tokenType, keyID: keyID}
+	b.chain = s.buckets[h]
+	s.buckets[h] = b
+	b.pnext = p.buckets
+	p.buckets = b
+	sz := bucketSize(b)
+	p.size += sz
+	c.bytes.Add(sz)
+	return b
+}
+
+func bucketSize(b *bucket) int64 {
+	return bucketOverhead + int64(len(b.realm)+len(b.client)+len(b.keyID))
+}
+
+// dropBucket unhooks b from the shard's map (its partition is the
+// caller's business).
+func (s *shard) dropBucket(b *bucket) {
+	if head := s.buckets[b.hash]; head == b {
+		if b.chain == nil {
+			delete(s.buckets, b.hash)
+		} else {
+			s.buckets[b.hash] = b.chain
+		}
+		return
+	}
+	for q := s.buckets[b.hash]; q != nil; q = q.chain {
+		if q.chain == b {
+			q.chain = b.chain
+			return
+		}
+	}
+}
+
+func atSize(e *atEntry) int64 {
+	n := atOverhead + int64(len(e.home)+len(e.secret)+len(e.target))
+	if r := e.rare; r != nil {
+		n += atRareOverhead + int64(len(r.key)) + extraSize(r.extra)
+	}
+	return n
+}
+
+func extraSize(m map[string]json.RawMessage) int64 {
+	var n int64
+	for k, v := range m {
+		n += int64(len(k)+len(v)) + 48
+	}
+	return n
+}
+
+// newATEntry makes the cache's form of t for bucket b (not yet linked).
+func newATEntry(b *bucket, key string, t AccessToken) *atEntry {
+	e := &atEntry{
+		expiresOn: unixOf(t.ExpiresOn),
+		cachedAt:  unixOf(t.CachedAt),
+		target:    t.Target,
+		secret:    t.Secret,
+		b:         b,
+		home:      t.HomeAccountID,
+		refreshOn: unixOf(t.RefreshOn),
+		extExpOn:  unixOf(t.ExtendedExpiresOn),
+		heapIdx:   -1,
+	}
+	if key != "" || t.Environment != b.env || t.CredentialType != CredentialTypeAccessToken ||
+		t.TokenType != displayTokenType(b.tokenType) || len(t.Extra) > 0 {
+		e.rare = &atRare{key: key, env: t.Environment, credType: t.CredentialType, tokenType: t.TokenType, extra: t.Extra}
+	}
+	return e
+}
+
+// displayTokenType is how a normalized token type is written when nothing
+// else was recorded.
+func displayTokenType(norm string) string {
+	if norm == "bearer" {
+		return TokenTypeBearer
+	}
+	return norm
+}
+
+// insertAT puts t in its bucket (making the bucket as needed) without
+// replacing anything.
+func (c *Cache) insertAT(s *shard, p *partition, key string, t AccessToken) *atEntry {
+	env := cacheEnvironment(t.Environment)
+	tt := normTokenType(t.TokenType)
+	b := c.bucketOrNew(s, c.hashBucket(p.hash, t.Realm, t.ClientID), p, env, t.Realm, t.ClientID, tt, t.KeyID)
+	e := newATEntry(b, key, t)
+	e.next = b.head
+	b.head = e
+	s.heapPush(e)
+	c.count(p, atSize(e))
+	return e
+}
+
+// removeAT drops e; its bucket goes when empty, its partition too when
+// empty and not loaded.
+func (c *Cache) removeAT(s *shard, e *atEntry) {
+	b := e.b
+	if b.head == e {
+		b.head = e.next
+	} else {
+		for q := b.head; q != nil; q = q.next {
+			if q.next == e {
+				q.next = e.next
+				break
+			}
+		}
+	}
+	e.next = nil
+	s.heapRemove(e)
+	p := b.part
+	c.count(p, -atSize(e))
+	if b.head == nil {
+		s.dropBucket(b)
+		if p.buckets == b {
+			p.buckets = b.pnext
+		} else {
+			for q := p.buckets; q != nil; q = q.pnext {
+				if q.pnext == b {
+					q.pnext = b.pnext
+					break
+				}
+			}
+		}
+		sz := bucketSize(b)
+		p.size -= sz
+		c.bytes.Add(-sz)
+	}
+	c.dropIfEmpty(s, p)
+}
+
+// each calls f for every access token of p; f may remove the token.
+func (p *partition) eachAT(f func(e *atEntry)) {
+	var all []*atEntry
+	for b := p.buckets; b != nil; b = b.pnext {
+		for e := b.head; e != nil; e = e.next {
+			all = append(all, e)
+		}
+	}
+	for _, e := range all {
+		f(e)
+	}
+}
+
+func (e *atEntry) key() string {
+	if e.rare != nil {
+		return e.rare.key
+	}
+	return ""
+}
+
+func (e *atEntry) export() AccessToken {
+	b := e.b
+	t := AccessToken{
+		HomeAccountID:     e.home,
+		Environment:       b.env,
+		Realm:             b.realm,
+		ClientID:          b.client,
+		CredentialType:    CredentialTypeAccessToken,
+		Target:            e.target,
+		Secret:            e.secret,
+		CachedAt:          unixTime(e.cachedAt),
+		ExpiresOn:         unixTime(e.expiresOn),
+		ExtendedExpiresOn: unixTime(e.extExpOn),
+		RefreshOn:         unixTime(e.refreshOn),
+		TokenType:         displayTokenType(b.tokenType),
+		KeyID:             b.keyID,
+	}
+	if b.part.id.kind == kindOBO {
+		t.UserAssertionHash = b.part.id.a
+	}
+	if r := e.rare; r != nil {
+		t.Environment, t.CredentialType, t.TokenType = r.env, r.credType, r.tokenType
+		if r.extra != nil {
+			t.Extra = maps.Clone(r.extra)
+		}
+	}
+	return t
+}
+
+func unixTime(s int64) time.Time {
+	if s <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0)
+}
+
+func unixOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	s := t.Unix()
+	if s < 0 {
+		return 0
+	}
+	return s
+}
+
+// ---- refresh tokens, ID tokens, accounts (callers hold s.mu)
+
+func (c *Cache) addRT(p *partition, key string, t RefreshToken) *rtEntry {
+	e := &rtEntry{t: t, key: key, env: cacheEnvironment(t.Environment)}
+	x := c.ext(p)
+	x.rts = append(x.rts, e)
+	c.count(p, rtSize(e))
+	return e
+}
+
+func rtSize(e *rtEntry) int64 {
+	t := &e.t
+	return rtOverhead + strSize(e.key, t.HomeAccountID, t.ClientID, t.FamilyID, t.Secret, t.Realm, t.Target, t.UserAssertionHash) + extraSize(t.Extra)
+}
+
+func (c *Cache) removeRT(p *partition, i int) {
+	c.count(p, -rtSize(p.x.rts[i]))
+	p.x.rts = slices.Delete(p.x.rts, i, i+1)
+}
+
+func (c *Cache) addIDT(p *partition, key string, t IDToken) *idtEntry {
+	e := &idtEntry{t: t, key: key, env: cacheEnvironment(t.Environment)}
+	x := c.ext(p)
+	x.idts = append(x.idts, e)
+	c.count(p, idtSize(e))
+	return e
+}
+
+func idtSize(e *idtEntry) int64 {
+	t := &e.t
+	return idtOverhead + strSize(e.key, t.HomeAccountID, t.Realm, t.ClientID, t.Secret, t.UserAssertionHash) + extraSize(t.Extra)
+}
+
+func (c *Cache) removeIDT(p *partition, i int) {
+	c.count(p, -idtSize(p.x.idts[i]))
+	p.x.idts = slices.Delete(p.x.idts, i, i+1)
+}
+
+func (c *Cache) addAccount(p *partition, key string, a Account) *acctEntry {
+	e := &acctEntry{a: a, key: key, env: cacheEnvironment(a.Environment)}
+	x := c.ext(p)
+	x.accts = append(x.accts, e)
+	c.count(p, acctSize(e))
+	if p.id.kind == kindUser {
+		c.idxMu.Lock()
+		c.indexAccount(p, e)
+		c.idxMu.Unlock()
+	}
+	return e
+}
+
+func acctSize(e *acctEntry) int64 {
+	a := &e.a
+	return acctOverhead + strSize(e.key, a.HomeAccountID, a.Realm, a.LocalAccountID, a.Username, a.Name, a.GivenName,
+		a.FamilyName, a.MiddleName, a.AlternativeAccountID, a.ClientInfo, a.UserAssertionHash) + extraSize(a.Extra)
+}
+
+func (c *Cache) removeAccount(p *partition, i int) {
+	e := p.x.accts[i]
+	c.count(p, -acctSize(e))
+	p.x.accts = slices.Delete(p.x.accts, i, i+1)
+	if p.id.kind == kindUser {
+		c.idxMu.Lock()
+		c.unindexAccount(p, e)
+		c.idxMu.Unlock()
+	}
+}
+
+func strSize(ss ...string) int64 {
+	var n int
+	for _, s := range ss {
+		n += len(s)
+	}
+	return int64(n)
+}
