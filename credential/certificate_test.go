@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -546,4 +547,52 @@ func TestCertificateAssertionOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	postForm(t, srv, cred, credential.Request{ClientID: testClientID, Audience: testAudience, Kind: credential.Entra})
+}
+
+// TestCertificateConcurrentApply applies one credential from several
+// goroutines (package flow may); run with -race.
+func TestCertificateConcurrentApply(t *testing.T) {
+	key := testKey(t, p256)
+	leaf := selfSigned(t, key)
+	cred, err := credential.Certificate([]*x509.Certificate{leaf}, key, credential.WithX5C())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	jtis := map[string]bool{}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				form := url.Values{}
+				if err := cred.Apply(context.Background(), credential.Request{ClientID: testClientID, Audience: testAudience, Kind: credential.OIDC}, form, http.Header{}); err != nil {
+					t.Error(err)
+					return
+				}
+				tok := form.Get("client_assertion")
+				if _, err := jws.Verify([]byte(tok), jws.WithKey(jwa.ES256, leaf.PublicKey)); err != nil {
+					t.Error(err)
+				}
+				msg, err := jws.Parse([]byte(tok))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var c struct{ JTI string }
+				if err := json.Unmarshal(msg.Payload(), &c); err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				if jtis[c.JTI] {
+					t.Errorf("jti %s repeated", c.JTI)
+				}
+				jtis[c.JTI] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(jtis) != 160 {
+		t.Errorf("%d distinct jti for 160 assertions", len(jtis))
+	}
 }

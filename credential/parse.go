@@ -26,14 +26,17 @@ import (
 //   - CERTIFICATE blocks;
 //   - one private key: RSA PRIVATE KEY (PKCS #1), EC PRIVATE KEY (SEC 1),
 //     PRIVATE KEY (PKCS #8: RSA, ECDSA or Ed25519), ENCRYPTED PRIVATE KEY
-//     (PKCS #8 encrypted with PBES2: PBKDF2 or scrypt, AES or 3DES), or a
+//     (PKCS #8 encrypted with PBES2: PBKDF2 with HMAC-SHA1 or HMAC-SHA256,
+//     or scrypt; AES-CBC, AES-GCM or 3DES-CBC), or a
 //     legacy OpenSSL-encrypted RSA or EC key (Proc-Type: 4,ENCRYPTED);
 //   - other blocks (EC PARAMETERS, PUBLIC KEY, ...), which are skipped.
 //
 // A PKCS#12 file must hold one private key and at least one certificate;
 // its encryption may be any that go-pkcs12 decodes (PBES2 with AES, as
 // written by current OpenSSL and Windows, and the legacy 3DES and RC2).
-// A password given for data that is not encrypted is ignored.
+// A password given for data that is not encrypted is ignored. Other
+// binary data is not read: a lone DER certificate or key is reported as
+// lacking the other ([ErrNoPrivateKey], [ErrNoCertificate]).
 //
 // MSAL Python's certificate dictionary maps onto it: concatenate
 // "private_key" and "public_certificate" into data, pass "passphrase" as
