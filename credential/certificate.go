@@ -39,7 +39,8 @@ type certOptions struct {
 // WithX5C sends the certificate chain in each assertion's x5c header:
 // the signing certificate first, then each certificate that issued the
 // one before it (found by name among those given), each the standard
-// base64 of its DER encoding. Entra needs it for subject name and issuer
+// base64 of its DER encoding. Certificates outside that chain are not
+// sent. Entra needs it for subject name and issuer
 // (SN/I) authentication, which lets a certificate be rolled over without
 // updating the application's registration.
 func WithX5C() CertificateOption {
