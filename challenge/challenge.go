@@ -4,13 +4,16 @@
 // [Parse] follows the RFC grammar (several challenges in one value, token68,
 // quoted strings with backslash escapes, case-insensitive names, empty list
 // elements) and also reads what services really send: unquoted values that
-// contain ':' and '/' (Azure Storage's
-// `Bearer authorization_uri=https://login.microsoftonline.com/{tenant}/oauth2/authorize resource_id=https://storage.azure.com`,
-// with no commas between its parameters), trailing spaces, and a malformed
-// challenge followed by a good one. Regular-expression readers such as the
-// ones in azcore (`\w+="[^"]*"`) and Kiota (`"([^"]*)"`) require quoted
-// values, so they miss such challenges, or in Kiota's case index past the
-// end of a failed match; this package's tests show both beside its own reading.
+// contain ':' and '/', parameters without commas between them, as Azure
+// Storage writes
+//
+//	Bearer authorization_uri=https://login.microsoftonline.com/{tenant}/oauth2/authorize resource_id=https://storage.azure.com
+//
+// trailing spaces, and a malformed challenge followed by a good one.
+// Regular-expression readers such as azcore's (which wants \w+="[^"]*") and
+// Kiota's (which wants "([^"]*)") require quoted values: they miss such
+// challenges, and Kiota's indexes past the end of its failed match and
+// panics. This package's tests run both beside its own reading.
 //
 // Input is bounded: a header value over [MaxHeaderBytes] or a claims
 // parameter over [MaxClaimsBytes] is refused with an error wrapping
