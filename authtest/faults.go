@@ -93,8 +93,11 @@ func (s *Server) takeFault(endpoint string) *Fault {
 // applyFault plays f and reports whether it answered the request (or
 // dropped it), so that the normal answer must not follow.
 func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, rt routed, f *Fault) bool {
-	if f.Delay > 0 && !sleepCtx(r.Context(), f.Delay) {
-		return true
+	if f.Delay > 0 {
+		s.logger.Info("authtest: delaying the answer (injected fault)", "path", r.URL.Path, "delay", f.Delay)
+		if !sleepCtx(r.Context(), f.Delay) {
+			return true
+		}
 	}
 	if f.Drop {
 		s.logger.Info("authtest: dropping connection (injected fault)", "path", r.URL.Path)

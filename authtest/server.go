@@ -36,6 +36,7 @@ type Server struct {
 	logger    *slog.Logger
 	resource  http.Handler
 	active    sync.WaitGroup
+	conns     connTracker
 	closeOnce sync.Once
 
 	mu            sync.Mutex
@@ -160,7 +161,8 @@ func start(tb testing.TB, useTLS bool, opts []Option) (*Server, error) {
 	s.http = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		ConnState:         s.conns.track,
 	}
 	scheme := "http"
 	if useTLS {
@@ -178,6 +180,38 @@ func start(tb testing.TB, useTLS bool, opts []Option) (*Server, error) {
 	s.transport = s.newTransport()
 	go func() { _ = s.http.Serve(ln) }()
 	return s, nil
+}
+
+// connTracker counts the server's open connections, so that Close can
+// wait for their goroutines to end.
+type connTracker struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	open map[net.Conn]bool
+}
+
+func (c *connTracker) track(conn net.Conn, state http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open == nil {
+		c.open = map[net.Conn]bool{}
+		c.cond = sync.NewCond(&c.mu)
+	}
+	switch state {
+	case http.StateNew:
+		c.open[conn] = true
+	case http.StateClosed, http.StateHijacked:
+		delete(c.open, conn)
+		c.cond.Broadcast()
+	}
+}
+
+func (c *connTracker) wait() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.open) > 0 {
+		c.cond.Wait()
+	}
 }
 
 // tbWriter writes log lines with tb.Logf.
@@ -198,6 +232,7 @@ func (s *Server) Close() {
 		s.mu.Unlock()
 		_ = s.http.Close()
 		s.active.Wait()
+		s.conns.wait()
 		s.transport.CloseIdleConnections()
 	})
 }
@@ -297,7 +332,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() { s.finish(rec, sw.status) }()
 	if f := s.takeFault(rt.endpoint); f != nil {
+		s.mu.Lock()
 		rec.Fault = true
+		s.mu.Unlock()
 		if s.applyFault(sw, r, rt, f) {
 			return
 		}
