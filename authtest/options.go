@@ -41,6 +41,9 @@ func defaultConfig() config {
 // port on 127.0.0.1. Use a loopback address: the server is for tests.
 func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
 
+// WithTLS makes [Start] start an HTTPS server, as [NewTLSServer] does.
+func WithTLS() Option { return func(c *config) { c.tls = true } }
+
 // WithHostNames adds host names to the TLS server's certificate (and so to
 // the names [Server.Client] answers for), on top of Entra's real host
 // names. A name may be a wildcard such as "*.example.com". It has no

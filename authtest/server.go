@@ -88,6 +88,13 @@ func NewTLSServer(tb testing.TB, opts ...Option) *Server {
 	return newServer(tb, true, opts)
 }
 
+// Start starts a server for a program (such as cmd/authtest) and returns
+// an error instead of panicking when it cannot listen. It speaks plain
+// HTTP unless [WithTLS] is given. The caller must Close it.
+func Start(opts ...Option) (*Server, error) {
+	return start(nil, false, opts)
+}
+
 func newServer(tb testing.TB, useTLS bool, opts []Option) *Server {
 	if tb != nil {
 		tb.Helper()
@@ -107,10 +114,10 @@ func newServer(tb testing.TB, useTLS bool, opts []Option) *Server {
 
 func start(tb testing.TB, useTLS bool, opts []Option) (*Server, error) {
 	cfg := defaultConfig()
-	cfg.tls = useTLS
 	for _, o := range opts {
 		o(&cfg)
 	}
+	useTLS = useTLS || cfg.tls
 	s := &Server{
 		tb:            tb,
 		cfg:           cfg,
