@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
 )
 
 // AccountFilter says which accounts [Cache.Accounts] lists. Empty fields

@@ -36,7 +36,8 @@ func population(b *testing.B, n int) *benchPopulation {
 	defer b.StartTimer()
 	p := &benchPopulation{homes: make([]string, n)}
 	for i := range p.homes {
-		p.homes[i] = strconv.Itoa(i) + ".9188040d-6c67-4c5b-b112-36a304b66dad"
+		// Home account IDs as Entra makes them: "<object ID>.<tenant ID>".
+		p.homes[i] = fmt.Sprintf("%08x-6c67-4c5b-b112-36a304b66dad.9188040d-6c67-4c5b-b112-36a304b66dad", i)
 	}
 	runtime.GC()
 	var before, after runtime.MemStats

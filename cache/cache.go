@@ -90,7 +90,6 @@ func New(opts ...Option) *Cache {
 	return c
 }
 
-
 func (c *Cache) resetIndexes() {
 	c.acctParts = make(map[*partition]int)
 	c.byUser = make(map[string]map[*partition]int)
@@ -164,4 +163,3 @@ func normTokenType(t string) string {
 	}
 	return strings.ToLower(t)
 }
-

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"maps"
-
 )
 
 // MarshalMSAL returns everything the cache holds in memory as MSAL unified

@@ -140,7 +140,7 @@ func TestAccessTokenUsable(t *testing.T) {
 	}
 	t.Run("unknown cached_at means a 5 min margin", func(t *testing.T) {
 		tok := AccessToken{ExpiresOn: t0.Add(time.Hour)}
-		if !tok.Usable(t0.Add(55*time.Minute - time.Second)) || tok.Usable(t0.Add(55*time.Minute)) {
+		if !tok.Usable(t0.Add(55*time.Minute-time.Second)) || tok.Usable(t0.Add(55*time.Minute)) {
 			t.Error("margin is not 5 min")
 		}
 	})

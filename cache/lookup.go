@@ -4,7 +4,6 @@ import (
 	"context"
 	"maps"
 	"time"
-
 )
 
 // AccessTokenQuery says which access token [Cache.AccessToken] looks for.

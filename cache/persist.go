@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-
 )
 
 // readThrough reads partition pid from the store and merges it into

@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"errors"
-
 )
 
 // RemoveAccount removes an account and its tokens, as MSAL's RemoveAccount

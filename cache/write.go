@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
 )
 
 // ErrInvalidResponse is matched (with [errors.Is]) by the error
@@ -174,7 +173,11 @@ func (c *Cache) StoreResponse(ctx context.Context, r Response, now time.Time) er
 	s := &c.shards[si]
 	s.mu.Lock()
 	c.sweepShard(s, now.Unix(), 8)
-	p := c.partOrNew(s, pid, ph)
+	var blk *block
+	if ch.at != nil && s.part(pid, ph) == nil {
+		blk = new(block)
+	}
+	p := c.partOrNewIn(s, pid, ph, blk)
 	if ch.at != nil {
 		c.putAT(s, p, *ch.at)
 	}
