@@ -103,6 +103,7 @@ func (s *Server) currentKey() (*signingKey, error) {
 type issue struct {
 	at  time.Time
 	seq uint64
+	exp time.Time
 }
 
 // mintAccessToken signs an access token and remembers when it was issued.
@@ -173,9 +174,41 @@ func (s *Server) mintAccessToken(sp tokenSpec) (string, error) {
 	}
 	s.mu.Lock()
 	s.seq++
-	s.issued[uti] = issue{at: sp.iat, seq: s.seq}
+	s.issued[uti] = issue{at: sp.iat, seq: s.seq, exp: sp.iat.Add(sp.lifetime)}
+	if s.seq%1024 == 0 {
+		s.pruneLocked(s.clock.now())
+	}
 	s.mu.Unlock()
 	return tok, nil
+}
+
+// pruneLocked forgets state nothing can use any more: issue records of
+// expired access tokens, expired refresh tokens, and codes and device
+// codes expired an hour ago. It keeps a long-running server's memory
+// bounded. s.mu must be held.
+func (s *Server) pruneLocked(now time.Time) {
+	for k, v := range s.issued {
+		if now.After(v.exp) {
+			delete(s.issued, k)
+		}
+	}
+	for k, v := range s.refreshTokens {
+		if now.After(v.expires) {
+			delete(s.refreshTokens, k)
+		}
+	}
+	grace := now.Add(-time.Hour)
+	for k, v := range s.codes {
+		if grace.After(v.expires) {
+			delete(s.codes, k)
+		}
+	}
+	for k, v := range s.devices {
+		if grace.After(v.expires) {
+			delete(s.devices, k)
+			delete(s.userCodes, v.userCode)
+		}
+	}
 }
 
 // IssueAccessToken mints an access token signed by the server, as its

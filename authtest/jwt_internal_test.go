@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseJWTBrokenInput(t *testing.T) {
@@ -148,4 +149,32 @@ func FuzzClaimsParam(f *testing.F) {
 			t.Fatalf("error with results")
 		}
 	})
+}
+
+func TestPrune(t *testing.T) {
+	srv := NewServer(t)
+	t0 := srv.Now()
+	srv.SetNow(t0)
+	srv.mu.Lock()
+	srv.issued["old"] = issue{at: t0.Add(-2 * time.Hour), exp: t0.Add(-time.Hour)}
+	srv.issued["live"] = issue{at: t0, exp: t0.Add(time.Hour)}
+	srv.refreshTokens["old"] = &refreshGrant{expires: t0.Add(-time.Second)}
+	srv.refreshTokens["live"] = &refreshGrant{expires: t0.Add(time.Hour)}
+	srv.codes["old"] = &authCode{expires: t0.Add(-2 * time.Hour)}
+	srv.codes["recent"] = &authCode{expires: t0.Add(-time.Minute)}
+	g := &deviceGrant{userCode: "OLD", expires: t0.Add(-2 * time.Hour)}
+	srv.devices["old"], srv.userCodes["OLD"] = g, g
+	srv.pruneLocked(t0)
+	_, oldIssued := srv.issued["old"]
+	_, liveIssued := srv.issued["live"]
+	_, oldRT := srv.refreshTokens["old"]
+	_, liveRT := srv.refreshTokens["live"]
+	_, oldCode := srv.codes["old"]
+	_, recentCode := srv.codes["recent"]
+	_, oldDevice := srv.userCodes["OLD"]
+	srv.mu.Unlock()
+	if oldIssued || !liveIssued || oldRT || !liveRT || oldCode || !recentCode || oldDevice {
+		t.Errorf("prune kept or dropped the wrong entries: issued %v/%v rt %v/%v code %v/%v device %v",
+			oldIssued, liveIssued, oldRT, liveRT, oldCode, recentCode, oldDevice)
+	}
 }
