@@ -51,7 +51,7 @@ type AccessToken struct {
 	// ID token's subject; empty for app (client credentials) tokens.
 	HomeAccountID string
 	// Environment is the authority host the token was issued by, as cached
-	// (see [entra.CacheEnvironment]); lookups treat a cloud's aliases as one.
+	// (the host MSAL writes for the cloud); lookups treat a cloud's aliases as one.
 	Environment string
 	// Realm is the tenant.
 	Realm string
