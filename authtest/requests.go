@@ -107,7 +107,8 @@ func (s *Server) record(w http.ResponseWriter, r *http.Request, rt routed) (*Req
 	if rt.auth != nil {
 		rec.Tenant = rt.auth.tenant
 	}
-	if r.Method == http.MethodPost {
+	// The resource reads its own body (it echoes it).
+	if r.Method == http.MethodPost && rt.endpoint != EndpointResource {
 		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if ct == "application/x-www-form-urlencoded" {
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormSize)

@@ -170,6 +170,14 @@ func TestResourceEcho(t *testing.T) {
 	if r.status != 200 || r.str("body") != `{"id":7}` || r.str("aud") != apiAud || r.str("path") != "/resource/orders" || r.str("method") != "POST" || r.str("appid") != appID {
 		t.Fatalf("%d %s", r.status, r.raw)
 	}
+	t.Run("form_body_echoed", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", srv.URL+"/resource/form", strings.NewReader("a=1&b=2"))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if r := do(t, srv.Client(), req); r.str("body") != "a=1&b=2" {
+			t.Errorf("echoed body %q", r.str("body"))
+		}
+	})
 	t.Run("mounted_elsewhere", func(t *testing.T) {
 		ts := httptest.NewServer(srv.Resource())
 		defer ts.Close()

@@ -386,10 +386,13 @@ func (s *Server) grantRefreshToken(w http.ResponseWriter, r *http.Request, a *au
 	}
 	now := s.Now()
 	s.mu.Lock()
-	g := s.refreshTokens[rt]
+	live := s.refreshTokens[rt]
+	var g *refreshGrant // a snapshot: live.used changes under s.mu
 	var u *User
 	var revokedAt time.Time
-	if g != nil {
+	if live != nil {
+		snap := *live
+		g = &snap
 		u = s.users[g.username]
 		if u != nil {
 			revokedAt = revokedSince(s.rtRevocations, issue{at: g.issuedAt, seq: g.seq}, u.ObjectID, u.Username, g.clientID)
@@ -424,7 +427,11 @@ func (s *Server) grantRefreshToken(w http.ResponseWriter, r *http.Request, a *au
 		return e
 	}
 	s.mu.Lock()
-	g.used = true
+	if live.used && c.StrictRotation { // lost a race with a concurrent redemption
+		s.mu.Unlock()
+		return oerr("invalid_grant", 70000, "The provided value for the 'refresh_token' parameter is not valid: the refresh token was already redeemed and this client's refresh tokens are single-use.")
+	}
+	live.used = true
 	s.mu.Unlock()
 	return s.issueUserTokens(w, r, a, c, form, userGrant{
 		user: u, tid: tid, scopes: q, authTime: g.authTime, acr: g.acr, amr: g.amr, claims: rc,
@@ -507,9 +514,12 @@ func (s *Server) grantAuthorizationCode(w http.ResponseWriter, r *http.Request, 
 	}
 	now := s.Now()
 	s.mu.Lock()
-	code := s.codes[form.Get("code")]
+	live := s.codes[form.Get("code")]
+	var code *authCode // a snapshot: live.used changes under s.mu
 	var u *User
-	if code != nil {
+	if live != nil {
+		snap := *live
+		code = &snap
 		u = s.users[code.username]
 	}
 	s.mu.Unlock()
@@ -543,11 +553,11 @@ func (s *Server) grantAuthorizationCode(w http.ResponseWriter, r *http.Request, 
 		return e
 	}
 	s.mu.Lock()
-	if code.used { // lost a race with a concurrent redemption
+	if live.used { // lost a race with a concurrent redemption
 		s.mu.Unlock()
 		return oerr("invalid_grant", 54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.")
 	}
-	code.used = true
+	live.used = true
 	s.mu.Unlock()
 	claims := code.claims
 	claims.caps = mergeLists(claims.caps, rc.caps)
