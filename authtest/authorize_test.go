@@ -159,6 +159,14 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
 	})
+	t.Run("pkce_plain", func(t *testing.T) {
+		q := redirected(t, get(t, srv, authorizeURL(srv, contosoTID, "code_challenge", verifier, "code_challenge_method", "plain")))
+		redeem(t, srv, contosoTID, q.Get("code"), "code_verifier", challengeOf(verifier)).wantError(t, 400, "invalid_grant", 501481)
+		q = redirected(t, get(t, srv, authorizeURL(srv, contosoTID, "code_challenge", verifier, "code_challenge_method", "plain")))
+		if r := redeem(t, srv, contosoTID, q.Get("code")); r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+	})
 	t.Run("claims_and_acr_values", func(t *testing.T) {
 		u := authorizeURL(srv, contosoTID, "claims", `{"access_token":{"acrs":{"essential":true,"value":"c1"},"xms_cc":{"values":["cp1"]}}}`, "acr_values", "urn:example:gold")
 		q := redirected(t, get(t, srv, u))

@@ -120,6 +120,13 @@ func TestDeviceCodeSlowDown(t *testing.T) {
 	poll(t, srv, contosoTID, dc.str("device_code")).wantError(t, 400, "authorization_pending", 70016)
 }
 
+func TestDeviceCodeInterval(t *testing.T) {
+	srv := newServer(t, authtest.WithDeviceCodeInterval(2*time.Second))
+	if dc := startDeviceCode(t, srv, contosoTID); dc.num("interval") != 2 {
+		t.Errorf("interval = %v, want 2", dc.num("interval"))
+	}
+}
+
 func TestDeviceLoginPage(t *testing.T) {
 	srv := newServer(t)
 	dc := startDeviceCode(t, srv, contosoTID)

@@ -87,9 +87,6 @@ func (s *Server) parseScopes(scope, tenant string) (*scopeRequest, *oauthError) 
 	return req, nil
 }
 
-// hasResourceScope reports whether the request named an API.
-func (q *scopeRequest) hasResourceScope() bool { return q.api != nil }
-
 // responseScope is the scope parameter of a delegated token response:
 // Graph's scopes bare, other APIs' prefixed with their audience, then the
 // OpenID Connect scopes granted (offline_access is not echoed, as Entra

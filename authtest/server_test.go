@@ -63,6 +63,20 @@ func TestNewServerWithoutTB(t *testing.T) {
 	}
 }
 
+func TestStart(t *testing.T) {
+	srv, err := authtest.Start(authtest.WithTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if !strings.HasPrefix(srv.URL, "https://") {
+		t.Errorf("URL = %s", srv.URL)
+	}
+	if _, err := authtest.Start(authtest.WithAddr("256.0.0.1:1")); err == nil {
+		t.Error("Start on a bad address succeeded")
+	}
+}
+
 func TestWithAddr(t *testing.T) {
 	srv := authtest.NewServer(t, authtest.WithAddr("127.0.0.1:0"))
 	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
