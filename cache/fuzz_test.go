@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func FuzzUnmarshalMSAL(f *testing.F) {
@@ -65,5 +66,30 @@ func FuzzUnmarshalMSAL(f *testing.F) {
 		}
 		c.Accounts(ctx, AccountFilter{})
 		c.Sweep(fixtureTime)
+
+		// A stored partition holding the same document takes a write and a
+		// removal and stays readable.
+		store := NewMemoryStore()
+		seed := func([]byte) ([]byte, error) { return data, nil }
+		if err := store.Update(ctx, "h", seed); err != nil {
+			t.Fatal(err)
+		}
+		w := New(WithStore(store))
+		r := Response{Environment: "login.microsoftonline.com", Realm: "contoso", ClientID: "my_client_id", HomeAccountID: "h",
+			Scopes: []string{"s1", "openid"}, AccessToken: "at", ExpiresOn: fixtureTime.Add(time.Hour), RefreshToken: "rt", FamilyID: "1",
+			IDToken: "idt", Account: &Account{Username: "u"}}
+		if err := w.StoreResponse(ctx, r, fixtureTime); err != nil {
+			t.Fatal(err)
+		}
+		stored, _ := store.Load(ctx, "h")
+		if _, err := decodeDocument(stored); err != nil {
+			t.Fatalf("write-through stored what cannot be read: %v", err)
+		}
+		if err := w.RemoveAccount(ctx, Account{HomeAccountID: "h", Environment: "login.windows.net"}, "my_client_id"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := New(WithStore(store)).RefreshToken(ctx, RefreshTokenQuery{Environment: "login.windows.net", ClientID: "my_client_id", HomeAccountID: "h"}); ok {
+			t.Fatal("a removed account's refresh token is still stored")
+		}
 	})
 }
