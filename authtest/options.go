@@ -23,6 +23,7 @@ type config struct {
 	codeLifetime    time.Duration
 	deviceLifetime  time.Duration
 	managedLifetime time.Duration
+	requestLimit    int
 }
 
 func defaultConfig() config {
@@ -90,6 +91,11 @@ func WithDeviceCodeSlowDown() Option { return func(c *config) { c.deviceSlowDown
 func WithDeviceCodeInterval(d time.Duration) Option {
 	return func(c *config) { c.deviceInterval = d }
 }
+
+// WithRequestLimit makes [Server.Requests] keep only the last n records
+// (n > 0), so that a long-running server (such as cmd/authtest) does not
+// grow without bound. By default every request is kept.
+func WithRequestLimit(n int) Option { return func(c *config) { c.requestLimit = n } }
 
 // WithoutDefaultAPIs leaves out the built-in Microsoft Graph API
 // registration (see [GraphAppID]).

@@ -121,6 +121,9 @@ func (s *Server) record(w http.ResponseWriter, r *http.Request, rt routed) (*Req
 	}
 	s.mu.Lock()
 	s.requests = append(s.requests, rec)
+	if l := s.cfg.requestLimit; l > 0 && len(s.requests) > 2*l {
+		s.requests = append([]*Request(nil), s.requests[len(s.requests)-l:]...)
+	}
 	s.mu.Unlock()
 	return rec, r
 }
@@ -155,16 +158,26 @@ func (r *Request) clone() Request {
 	return c
 }
 
-// Requests returns a copy of the record of every request received so far,
-// oldest first.
+// Requests returns a copy of the record of every request received so far
+// (the last ones only with [WithRequestLimit]), oldest first.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Request, len(s.requests))
-	for i, r := range s.requests {
+	reqs := s.retainedLocked()
+	out := make([]Request, len(reqs))
+	for i, r := range reqs {
 		out[i] = r.clone()
 	}
 	return out
+}
+
+// retainedLocked returns the records [WithRequestLimit] keeps. s.mu must
+// be held.
+func (s *Server) retainedLocked() []*Request {
+	if l := s.cfg.requestLimit; l > 0 && len(s.requests) > l {
+		return s.requests[len(s.requests)-l:]
+	}
+	return s.requests
 }
 
 // RequestsTo returns the records of the requests that reached endpoint
@@ -173,7 +186,7 @@ func (s *Server) RequestsTo(endpoint string) []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Request
-	for _, r := range s.requests {
+	for _, r := range s.retainedLocked() {
 		if r.Endpoint == endpoint {
 			out = append(out, r.clone())
 		}
@@ -189,7 +202,7 @@ func (s *Server) CountRequests(endpoint string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for _, r := range s.requests {
+	for _, r := range s.retainedLocked() {
 		if r.Endpoint == endpoint {
 			n++
 		}

@@ -77,6 +77,17 @@ func TestStart(t *testing.T) {
 	}
 }
 
+func TestWithRequestLimit(t *testing.T) {
+	srv := newServer(t, authtest.WithRequestLimit(3))
+	for i := range 10 {
+		get(t, srv, srv.Authority(fmt.Sprint("t", i))+"/v2.0/.well-known/openid-configuration")
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 3 || reqs[0].Tenant != "t7" || reqs[2].Tenant != "t9" {
+		t.Errorf("kept %d records: %v", len(reqs), reqs)
+	}
+}
+
 func TestWithAddr(t *testing.T) {
 	srv := authtest.NewServer(t, authtest.WithAddr("127.0.0.1:0"))
 	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {

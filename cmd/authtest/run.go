@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		authtest.WithRegion(cfg.Region),
 		authtest.WithTokenLifetime(*lifetime),
 		authtest.WithLogger(slog.New(handler)),
+		authtest.WithRequestLimit(10000),
 	}
 	if *useTLS {
 		opts = append(opts, authtest.WithTLS())
