@@ -294,10 +294,10 @@ func (s *Server) checkFederated(a *authority, c *Client, t *jwt) (*authenticated
 		}
 	}
 	if !audOK {
-		return nil, oerr("invalid_client", 700212, "No matching federated identity record found for presented assertion audience '%s'.", strings.Join(t.audiences(), "', '"))
+		return nil, oerr("invalid_client", 700212, "No matching federated identity record found for presented assertion audience '%s'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.", strings.Join(t.audiences(), "', '"))
 	}
 	if fc.Subject != sub {
-		return nil, oerr("invalid_client", 70021, "No matching federated identity record found for presented assertion. Assertion Issuer: '%s'. Assertion Subject: '%s'. Assertion Audience: '%s'.", iss, sub, strings.Join(t.audiences(), ", "))
+		return nil, oerr("invalid_client", 700213, "No matching federated identity record found for presented assertion subject '%s'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.", sub)
 	}
 	verified := false
 	if len(fc.Keys) == 0 {

@@ -282,7 +282,7 @@ func TestFederatedCredential(t *testing.T) {
 	}{
 		{"unknown_issuer", outside("iss", "https://elsewhere.example"), 700211},
 		{"wrong_audience", outside("aud", "api://other"), 700212},
-		{"wrong_subject", outside("sub", "repo:contoso/app:pull_request"), 70021},
+		{"wrong_subject", outside("sub", "repo:contoso/app:pull_request"), 700213},
 		{"expired", outside("exp", now.Add(-time.Hour).Unix()), 700024},
 		{"signed_by_another_key", signJWS(t, ecKey(t, elliptic.P256()), "ES256", map[string]any{}, map[string]any{"iss": issuer, "sub": sub, "aud": authtest.TokenExchangeAudience, "exp": now.Add(time.Minute).Unix()}), 700027},
 	}
