@@ -37,7 +37,7 @@ type AccountFilter struct {
 func (c *Cache) Accounts(ctx context.Context, f AccountFilter) []Account {
 	env := ""
 	if f.Environment != "" {
-		env = cacheEnvironment(f.Environment)
+		env = canonEnv(f.Environment)
 	}
 	var parts []*partition
 	if f.HomeAccountID != "" {
@@ -72,10 +72,14 @@ func (c *Cache) Accounts(ctx context.Context, f AccountFilter) []Account {
 		c.idxMu.Unlock()
 	}
 	family := ""
-	if f.ClientID != "" && env != "" {
-		if m, ok := c.appMetadata(env, f.ClientID); ok {
-			family = m.FamilyID
+	if f.ClientID != "" {
+		c.metaMu.RLock()
+		for _, m := range c.meta {
+			if m.m.ClientID == f.ClientID && (env == "" || m.env == env) && m.m.FamilyID != "" {
+				family = m.m.FamilyID
+			}
 		}
+		c.metaMu.RUnlock()
 	}
 	var out []Account
 	for _, p := range parts {

@@ -98,7 +98,7 @@ func TestRemoveAccount(t *testing.T) {
 	for _, a := range c.Accounts(ctx, AccountFilter{}) {
 		left = append(left, a.HomeAccountID+"@"+a.Environment)
 	}
-	if strings.Join(left, " ") != "someone-else@login.windows.net h@login.microsoftonline.us" {
+	if strings.Join(left, " ") != "someone-else@login.microsoftonline.com h@login.microsoftonline.us" {
 		t.Errorf("accounts left = %q", left)
 	}
 	// Left: other's refresh token, the other cloud's refresh token and

@@ -138,7 +138,7 @@ func (c *Cache) hashBucket(ph uint64, realm, client string) uint64 {
 
 // cacheEnvironment is entra.CacheEnvironment with the public cloud's
 // usual hosts answered without a map lookup.
-func cacheEnvironment(host string) string {
+func canonEnv(host string) string {
 	switch host {
 	case "login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net":
 		return "login.windows.net"

@@ -89,7 +89,7 @@ func TestAccessToken_exportedFields(t *testing.T) {
 	if !ok {
 		t.Fatal("miss")
 	}
-	want := AccessToken{HomeAccountID: "h", Environment: "login.windows.net", Realm: "t", ClientID: "c", CredentialType: "AccessToken",
+	want := AccessToken{HomeAccountID: "h", Environment: "login.microsoftonline.com", Realm: "t", ClientID: "c", CredentialType: "AccessToken",
 		Target: "s1 s2", Secret: "tok", CachedAt: t0, ExpiresOn: t0.Add(time.Hour), ExtendedExpiresOn: t0.Add(2 * time.Hour),
 		RefreshOn: t0.Add(30 * time.Minute), TokenType: "pop", KeyID: "kid", UserAssertionHash: hash}
 	if fmt.Sprint(at.attrs()) != fmt.Sprint(want.attrs()) || at.Secret != want.Secret || at.HomeAccountID != want.HomeAccountID ||
@@ -243,7 +243,7 @@ func TestRefreshToken(t *testing.T) {
 	if got := q("solo", ""); got != "solo-rt" {
 		t.Errorf("the solo app's token was touched: %q", got)
 	}
-	if m, ok := c.AppMetadata("login.microsoft.com", "fam-b"); !ok || m.FamilyID != "1" || m.Environment != "login.windows.net" {
+	if m, ok := c.AppMetadata("login.microsoft.com", "fam-b"); !ok || m.FamilyID != "1" || m.Environment != "login.microsoftonline.com" {
 		t.Errorf("AppMetadata = %+v, %v", m, ok)
 	}
 	if _, ok := c.RefreshToken(ctx, RefreshTokenQuery{Environment: "login.windows.net", ClientID: "solo"}); ok {

@@ -113,7 +113,7 @@ func (c *Cache) UnmarshalMSAL(data []byte) error {
 	}
 	meta := make([]*metaEntry, 0, len(d.meta))
 	for _, e := range d.meta {
-		meta = append(meta, &metaEntry{m: e.v, key: e.key, env: cacheEnvironment(e.v.Environment)})
+		meta = append(meta, &metaEntry{m: e.v, key: e.key, env: canonEnv(e.v.Environment)})
 	}
 	c.metaMu.Lock()
 	c.meta = meta

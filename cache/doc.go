@@ -67,7 +67,10 @@
 // [Cache.MarshalMSAL] and [Cache.UnmarshalMSAL] read and write the MSAL
 // unified cache format: keys as MSAL Go builds them, timestamps as strings
 // of Unix seconds, unknown sections, entries and fields kept as they were.
-// Proof-of-possession key IDs are written as both keyid (MSAL Go) and
+// Entries are written with the authority host they came from, as MSAL Go
+// and MSAL Python write the host they are configured with; app tokens carry
+// "home_account_id": null, which MSAL Python looks them up by; and
+// proof-of-possession key IDs are written as both keyid (MSAL Go) and
 // key_id (MSAL Python).
 //
 // Values of the entry types never print or log their secrets.

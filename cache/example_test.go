@@ -44,7 +44,7 @@ func Example() {
 	fmt.Println(ok)
 	// Output:
 	// true 1:00PM
-	// cache.AccessToken{credential_type=AccessToken environment=login.windows.net realm=contoso.onmicrosoft.com client_id=00000000-0000-0000-0000-000000000001 target=https://graph.microsoft.com/.default token_type=Bearer expires_on=2025-06-01T13:00:00Z secret=[redacted]}
+	// cache.AccessToken{credential_type=AccessToken environment=login.microsoftonline.com realm=contoso.onmicrosoft.com client_id=00000000-0000-0000-0000-000000000001 target=https://graph.microsoft.com/.default token_type=Bearer expires_on=2025-06-01T13:00:00Z secret=[redacted]}
 	// false
 }
 
@@ -81,7 +81,7 @@ func ExampleWithStore() {
 	}
 	// Output:
 	// true uid.utid
-	// alice@contoso.com login.windows.net
+	// alice@contoso.com login.microsoftonline.com
 }
 
 // UnmarshalMSAL reads a cache file written by MSAL; MarshalMSAL writes

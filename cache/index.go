@@ -99,7 +99,7 @@ type bucket struct {
 	realm  string
 	client string
 	// Less often decisive (usually one value per cache).
-	env       string // entra.CacheEnvironment of the entries' environment
+	env       string // canonEnv of the entries' environment
 	tokenType string // normTokenType
 	keyID     string
 	pnext     *bucket // the partition's next bucket
@@ -479,7 +479,7 @@ func displayTokenType(norm string) string {
 // insertAT puts t in its bucket (making the bucket as needed) without
 // replacing anything.
 func (c *Cache) insertAT(s *shard, p *partition, key string, t AccessToken) *atEntry {
-	env := cacheEnvironment(t.Environment)
+	env := canonEnv(t.Environment)
 	tt := normTokenType(t.TokenType)
 	b := c.bucketOrNew(s, c.hashBucket(p.hash, t.Realm, t.ClientID), p, env, t.Realm, t.ClientID, tt, t.KeyID)
 	e := newATEntry(b, key, t)
@@ -597,7 +597,7 @@ func unixOf(t time.Time) int64 {
 // ---- refresh tokens, ID tokens, accounts (callers hold s.mu)
 
 func (c *Cache) addRT(p *partition, key string, t RefreshToken) *rtEntry {
-	e := &rtEntry{t: t, key: key, env: cacheEnvironment(t.Environment)}
+	e := &rtEntry{t: t, key: key, env: canonEnv(t.Environment)}
 	x := c.ext(p)
 	x.rts = append(x.rts, e)
 	c.count(p, rtSize(e))
@@ -615,7 +615,7 @@ func (c *Cache) removeRT(p *partition, i int) {
 }
 
 func (c *Cache) addIDT(p *partition, key string, t IDToken) *idtEntry {
-	e := &idtEntry{t: t, key: key, env: cacheEnvironment(t.Environment)}
+	e := &idtEntry{t: t, key: key, env: canonEnv(t.Environment)}
 	x := c.ext(p)
 	x.idts = append(x.idts, e)
 	c.count(p, idtSize(e))
@@ -633,7 +633,7 @@ func (c *Cache) removeIDT(p *partition, i int) {
 }
 
 func (c *Cache) addAccount(p *partition, key string, a Account) *acctEntry {
-	e := &acctEntry{a: a, key: key, env: cacheEnvironment(a.Environment)}
+	e := &acctEntry{a: a, key: key, env: canonEnv(a.Environment)}
 	x := c.ext(p)
 	x.accts = append(x.accts, e)
 	c.count(p, acctSize(e))

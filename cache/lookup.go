@@ -51,7 +51,7 @@ type AccessTokenQuery struct {
 func (c *Cache) AccessToken(ctx context.Context, q AccessTokenQuery, now time.Time) (AccessToken, bool) {
 	pid := partitionOf(q.UserAssertionHash, q.HomeAccountID, q.ClientID, q.Realm)
 	ph := c.hashPart(pid)
-	env := cacheEnvironment(q.Environment)
+	env := canonEnv(q.Environment)
 	tt := normTokenType(q.TokenType)
 	bh := c.hashBucket(ph, q.Realm, q.ClientID)
 	si := c.shardIndex(ph)
@@ -117,7 +117,7 @@ func (c *Cache) RefreshToken(ctx context.Context, q RefreshTokenQuery) (RefreshT
 	}
 	pid := partitionOf(q.UserAssertionHash, q.HomeAccountID, "", "")
 	ph := c.hashPart(pid)
-	env := cacheEnvironment(q.Environment)
+	env := canonEnv(q.Environment)
 	si := c.shardIndex(ph)
 	s := &c.shards[si]
 	for attempt := 0; ; attempt++ {
@@ -194,7 +194,7 @@ func (c *Cache) IDToken(ctx context.Context, q IDTokenQuery) (IDToken, bool) {
 	}
 	pid := partitionOf(q.UserAssertionHash, q.HomeAccountID, "", "")
 	ph := c.hashPart(pid)
-	env := cacheEnvironment(q.Environment)
+	env := canonEnv(q.Environment)
 	si := c.shardIndex(ph)
 	s := &c.shards[si]
 	for attempt := 0; ; attempt++ {
@@ -225,7 +225,7 @@ func (c *Cache) IDToken(ctx context.Context, q IDTokenQuery) (IDToken, bool) {
 // (any alias), which records the app's family. It reads memory only: app
 // metadata arrives with every partition read from the [Store].
 func (c *Cache) AppMetadata(environment, clientID string) (AppMetadata, bool) {
-	m, ok := c.appMetadata(cacheEnvironment(environment), clientID)
+	m, ok := c.appMetadata(canonEnv(environment), clientID)
 	if ok {
 		m.Extra = maps.Clone(m.Extra)
 	}

@@ -420,7 +420,7 @@ func (d *document) encode() ([]byte, error) {
 		return nil
 	}
 	for _, e := range d.ats {
-		if err := put(sectionAccessToken, orKey(e.key, e.v.Key), atWriter(e.v)); err != nil {
+		if err := put(sectionAccessToken, orKey(e.key, e.v.Key), atWriter{e.v, e.key == ""}); err != nil {
 			return nil, err
 		}
 	}
@@ -517,11 +517,21 @@ func (f fields) encode(extra map[string]json.RawMessage) ([]byte, error) {
 	return b, nil
 }
 
-type atWriter AccessToken
+// atWriter writes an access token; made is set for tokens this package
+// made (not read from JSON).
+type atWriter struct {
+	AccessToken
+	made bool
+}
 
 func (t atWriter) encode() ([]byte, error) {
 	f := fields{}
 	f.str("home_account_id", t.HomeAccountID)
+	if t.HomeAccountID == "" && t.made {
+		// MSAL Python finds app tokens by "home_account_id": null; MSAL Go
+		// reads null as empty.
+		f["home_account_id"] = json.RawMessage("null")
+	}
 	f.str("environment", t.Environment)
 	f.str("realm", t.Realm)
 	f.str("client_id", t.ClientID)

@@ -100,7 +100,7 @@ func (c *Cache) mergeLoaded(pid partID, ph uint64, si int, d *document, now time
 	s.mu.Unlock()
 	c.metaMu.Lock()
 	for _, e := range d.meta {
-		env := cacheEnvironment(e.v.Environment)
+		env := canonEnv(e.v.Environment)
 		known := false
 		for _, m := range c.meta {
 			if m.env == env && m.m.ClientID == e.v.ClientID {
@@ -163,10 +163,10 @@ func (k partKind) String() string {
 func (d *document) apply(ch *change) {
 	if ch.at != nil {
 		n := ch.at
-		nenv, ntt := cacheEnvironment(n.Environment), normTokenType(n.TokenType)
+		nenv, ntt := canonEnv(n.Environment), normTokenType(n.TokenType)
 		npid := partitionOf(n.UserAssertionHash, n.HomeAccountID, n.ClientID, n.Realm)
 		d.ats = deleteKeyed(d.ats, func(o *AccessToken) bool {
-			return cacheEnvironment(o.Environment) == nenv && o.Realm == n.Realm && o.ClientID == n.ClientID &&
+			return canonEnv(o.Environment) == nenv && o.Realm == n.Realm && o.ClientID == n.ClientID &&
 				normTokenType(o.TokenType) == ntt && o.KeyID == n.KeyID &&
 				partitionOf(o.UserAssertionHash, o.HomeAccountID, o.ClientID, o.Realm) == npid &&
 				targetsIntersect(o.Target, n.Target)
@@ -175,35 +175,35 @@ func (d *document) apply(ch *change) {
 	}
 	if ch.rt != nil {
 		n := ch.rt
-		nenv := cacheEnvironment(n.Environment)
+		nenv := canonEnv(n.Environment)
 		d.rts = deleteKeyed(d.rts, func(o *RefreshToken) bool {
-			return rtReplaces(n, nenv, o, cacheEnvironment(o.Environment))
+			return rtReplaces(n, nenv, o, canonEnv(o.Environment))
 		})
 		d.rts = append(d.rts, keyed[RefreshToken]{v: *n})
 	}
 	if ch.idt != nil {
 		n := ch.idt
-		nenv := cacheEnvironment(n.Environment)
+		nenv := canonEnv(n.Environment)
 		d.idts = deleteKeyed(d.idts, func(o *IDToken) bool {
-			return cacheEnvironment(o.Environment) == nenv && o.Realm == n.Realm && o.ClientID == n.ClientID &&
+			return canonEnv(o.Environment) == nenv && o.Realm == n.Realm && o.ClientID == n.ClientID &&
 				o.HomeAccountID == n.HomeAccountID && o.UserAssertionHash == n.UserAssertionHash
 		})
 		d.idts = append(d.idts, keyed[IDToken]{v: *n})
 	}
 	if ch.acct != nil {
 		n := ch.acct
-		nenv := cacheEnvironment(n.Environment)
+		nenv := canonEnv(n.Environment)
 		d.accts = deleteKeyed(d.accts, func(o *Account) bool {
-			return cacheEnvironment(o.Environment) == nenv && o.Realm == n.Realm &&
+			return canonEnv(o.Environment) == nenv && o.Realm == n.Realm &&
 				o.HomeAccountID == n.HomeAccountID && o.UserAssertionHash == n.UserAssertionHash
 		})
 		d.accts = append(d.accts, keyed[Account]{v: *n})
 	}
 	if ch.meta != nil {
 		n := ch.meta
-		nenv := cacheEnvironment(n.Environment)
+		nenv := canonEnv(n.Environment)
 		d.meta = deleteKeyed(d.meta, func(o *AppMetadata) bool {
-			return cacheEnvironment(o.Environment) == nenv && o.ClientID == n.ClientID
+			return canonEnv(o.Environment) == nenv && o.ClientID == n.ClientID
 		})
 		d.meta = append(d.meta, keyed[AppMetadata]{v: *n})
 	}

@@ -20,7 +20,7 @@ func (c *Cache) RemoveAccount(ctx context.Context, a Account, clientID string) e
 	}
 	pid := partitionOf(a.UserAssertionHash, a.HomeAccountID, "", "")
 	ph := c.hashPart(pid)
-	env := cacheEnvironment(a.Environment)
+	env := canonEnv(a.Environment)
 	s := &c.shards[c.shardIndex(ph)]
 	s.mu.Lock()
 	if p := s.part(pid, ph); p != nil {
@@ -76,7 +76,7 @@ func (c *Cache) removeAccountEntries(s *shard, p *partition, env, home, clientID
 }
 
 func (d *document) removeAccount(env, home, clientID string) {
-	same := func(e string) bool { return cacheEnvironment(e) == env }
+	same := func(e string) bool { return canonEnv(e) == env }
 	d.ats = deleteKeyed(d.ats, func(t *AccessToken) bool { return same(t.Environment) && t.HomeAccountID == home })
 	d.rts = deleteKeyed(d.rts, func(t *RefreshToken) bool {
 		return same(t.Environment) && t.HomeAccountID == home && (t.ClientID == clientID || t.FamilyID != "")

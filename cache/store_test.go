@@ -71,11 +71,11 @@ func TestStore_writeThroughThenReadThrough(t *testing.T) {
 	}
 	doc := parseJSON(t, data).(map[string]any)
 	wantKeys := map[string]string{
-		"AccessToken":  "uid.utid-login.windows.net-accesstoken-my_client_id-contoso-user.read",
-		"RefreshToken": "uid.utid-login.windows.net-refreshtoken-my_client_id",
-		"IdToken":      "uid.utid-login.windows.net-idtoken-my_client_id-contoso",
-		"Account":      "uid.utid-login.windows.net-contoso",
-		"AppMetadata":  "appmetadata-login.windows.net-my_client_id",
+		"AccessToken":  "uid.utid-login.microsoftonline.com-accesstoken-my_client_id-contoso-user.read",
+		"RefreshToken": "uid.utid-login.microsoftonline.com-refreshtoken-my_client_id",
+		"IdToken":      "uid.utid-login.microsoftonline.com-idtoken-my_client_id-contoso",
+		"Account":      "uid.utid-login.microsoftonline.com-contoso",
+		"AppMetadata":  "appmetadata-login.microsoftonline.com-my_client_id",
 	}
 	for section, key := range wantKeys {
 		entries, _ := doc[section].(map[string]any)
@@ -87,7 +87,10 @@ func TestStore_writeThroughThenReadThrough(t *testing.T) {
 	if at["cached_at"] != "1700000000" || at["expires_on"] != "1700003600" || at["token_type"] != "Bearer" || at["secret"] != "at1" {
 		t.Errorf("stored access token = %v", at)
 	}
-	if app, _ := store.Load(ctx, "my_client_id_contoso_AppTokenCache"); !bytes.Contains(app, []byte(`"secret":"app"`)) {
+	// An app token says "home_account_id": null, which MSAL Python looks
+	// app tokens up by.
+	if app, _ := store.Load(ctx, "my_client_id_contoso_AppTokenCache"); !bytes.Contains(app, []byte(`"secret":"app"`)) ||
+		!bytes.Contains(app, []byte(`"home_account_id":null`)) {
 		t.Errorf("app partition = %s", app)
 	}
 
@@ -159,7 +162,7 @@ func TestStore_writeThroughMergesWithStored(t *testing.T) {
 		t.Errorf("stored access tokens = %v", ats)
 	}
 	rts := doc["RefreshToken"].(map[string]any)
-	if len(rts) != 1 || rts["uid.utid-login.windows.net-refreshtoken-my_client_id"] == nil {
+	if len(rts) != 1 || rts["uid.utid-login.microsoftonline.com-refreshtoken-my_client_id"] == nil {
 		t.Errorf("stored refresh tokens = %v, want the Python-keyed one replaced", rts)
 	}
 	if doc["IdToken"].(map[string]any)["uid.utid-login.windows.net-idtoken-my_client_id-contoso-"] == nil {

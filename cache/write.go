@@ -18,8 +18,10 @@ var ErrInvalidResponse = errors.New("cache: response cannot be cached")
 //
 // Its String, GoString, Format and LogValue methods never show the tokens.
 type Response struct {
-	// Environment is the authority host (any alias); entries are cached
-	// under entra.CacheEnvironment of it, as MSAL writes them. Required.
+	// Environment is the authority host the tokens came from. Entries are
+	// written with it (lower-cased), as MSAL Go and MSAL Python write the
+	// host they are configured with; lookups through any alias of the same
+	// cloud find them. Required.
 	Environment string
 	// Realm is the tenant the tokens were issued by.
 	Realm string
@@ -71,7 +73,7 @@ type change struct {
 
 // entries builds the cache entries of r.
 func (r *Response) entries(now time.Time) (change, partID) {
-	env := cacheEnvironment(r.Environment)
+	env := strings.ToLower(r.Environment)
 	pid := partitionOf(r.UserAssertionHash, r.HomeAccountID, r.ClientID, r.Realm)
 	var ch change
 	nowSec := now.Unix()
@@ -283,7 +285,7 @@ func (c *Cache) unindexAccount(p *partition, e *acctEntry) {
 // putMeta caches m, replacing the app metadata of the same environment and
 // client.
 func (c *Cache) putMeta(m AppMetadata) {
-	env := cacheEnvironment(m.Environment)
+	env := canonEnv(m.Environment)
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	c.meta = slices.DeleteFunc(c.meta, func(e *metaEntry) bool { return e.env == env && e.m.ClientID == m.ClientID })
