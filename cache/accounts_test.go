@@ -20,18 +20,24 @@ func TestAccounts_filters(t *testing.T) {
 	store("alice", "login.microsoftonline.com", "fabrikam", "app1", "Alice@Contoso.com")
 	store("bob", "login.microsoftonline.us", "gov", "app2", "bob@gov.us")
 	store("eve", "idp.example.com", "r", "app3", "eve")
+	mustStore(t, c, Response{Environment: "login.microsoftonline.com", Realm: "contoso", ClientID: "fam-a", HomeAccountID: "fred",
+		RefreshToken: "rt", FamilyID: "1", Account: &Account{Username: "fred"}}, t0)
+	mustStore(t, c, Response{Environment: "login.microsoftonline.com", Realm: "contoso", ClientID: "fam-b", HomeAccountID: "gina",
+		FamilyID: "1", IDToken: "idt", Account: &Account{Username: "gina"}}, t0) // fam-b's metadata: family 1
 
 	tests := []struct {
 		name string
 		f    AccountFilter
 		want string // "home/realm" joined by spaces, in order
 	}{
-		{"all", AccountFilter{}, "alice/contoso alice/fabrikam bob/gov eve/r"},
+		{"all", AccountFilter{}, "alice/contoso alice/fabrikam bob/gov eve/r fred/contoso gina/contoso"},
 		{"by username, any case", AccountFilter{Username: "ALICE@contoso.com"}, "alice/contoso alice/fabrikam"},
 		{"unknown username", AccountFilter{Username: "mallory"}, ""},
-		{"by environment alias", AccountFilter{Environment: "login.windows.net"}, "alice/contoso alice/fabrikam"},
+		{"by environment alias", AccountFilter{Environment: "login.windows.net"}, "alice/contoso alice/fabrikam fred/contoso gina/contoso"},
 		{"sovereign cloud alias", AccountFilter{Environment: "login.usgovcloudapi.net"}, "bob/gov"},
 		{"by client", AccountFilter{ClientID: "app2"}, "bob/gov"},
+		{"by client, through its family's refresh token", AccountFilter{ClientID: "fam-b"}, "fred/contoso gina/contoso"},
+		{"by client outside the family", AccountFilter{ClientID: "app1", Environment: "login.microsoftonline.com"}, "alice/contoso alice/fabrikam"},
 		{"by home account ID", AccountFilter{HomeAccountID: "alice"}, "alice/contoso alice/fabrikam"},
 		{"by home account ID and environment", AccountFilter{HomeAccountID: "alice", Environment: "login.microsoftonline.us"}, ""},
 	}

@@ -269,3 +269,32 @@ func TestAccessToken_hitAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestOnBehalfOf_entriesStayWithTheAssertion(t *testing.T) {
+	ctx := context.Background()
+	c := New()
+	hash := AssertionHash("incoming token of alice")
+	r := userResponse("alice", "obo-at", "User.Read")
+	r.UserAssertionHash = hash
+	mustStore(t, c, r, t0)
+	rtq := RefreshTokenQuery{Environment: "login.windows.net", ClientID: "my_client_id", UserAssertionHash: hash}
+	if rt, ok := c.RefreshToken(ctx, rtq); !ok || rt.Secret != "rt-obo-at" || rt.UserAssertionHash != hash {
+		t.Errorf("RefreshToken by assertion = %v, %v", rt, ok)
+	}
+	idq := IDTokenQuery{Environment: "login.windows.net", Realm: "contoso", ClientID: "my_client_id", UserAssertionHash: hash}
+	if idt, ok := c.IDToken(ctx, idq); !ok || idt.Secret != "idt-obo-at" {
+		t.Errorf("IDToken by assertion = %v, %v", idt, ok)
+	}
+	// The user's own partition (another app signing alice in) holds none
+	// of it, and the on-behalf-of account is no sign-in.
+	rtq.UserAssertionHash, rtq.HomeAccountID = "", "alice"
+	if _, ok := c.RefreshToken(ctx, rtq); ok {
+		t.Error("an on-behalf-of refresh token serves the user's own partition")
+	}
+	if got := c.Accounts(ctx, AccountFilter{}); len(got) != 0 {
+		t.Errorf("Accounts = %v", got)
+	}
+	if _, ok := c.AccessToken(ctx, userQuery("alice", "User.Read"), t0); ok {
+		t.Error("an on-behalf-of access token serves the user's own partition")
+	}
+}

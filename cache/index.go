@@ -527,19 +527,6 @@ func (c *Cache) removeAT(s *shard, e *atEntry) {
 	c.dropIfEmpty(s, p)
 }
 
-// each calls f for every access token of p; f may remove the token.
-func (p *partition) eachAT(f func(e *atEntry)) {
-	var all []*atEntry
-	for b := p.buckets; b != nil; b = b.pnext {
-		for e := b.head; e != nil; e = e.next {
-			all = append(all, e)
-		}
-	}
-	for _, e := range all {
-		f(e)
-	}
-}
-
 func (e *atEntry) key() string {
 	if e.rare != nil {
 		return e.rare.key
