@@ -1,0 +1,474 @@
+// Package oauth is the wire protocol of the calls package flow makes to an
+// OAuth 2.0 / OpenID Connect authority: token requests shaped like MSAL's,
+// discovery GETs, and the parsing of what the authority answers.
+//
+// Every call goes through [github.com/hashicorp/go-retryablehttp] with the
+// settings of DESIGN.md "Calls to the authority": at most two retries, of
+// connection errors and of 429, 500, 502, 503 and 504 only; the
+// authority's Retry-After honoured; no retry whose wait would pass the
+// context's deadline; a request body rebuilt for every attempt, so a client
+// credential signs exactly one fresh assertion per attempt.
+//
+// Nothing this package logs or puts in an error holds a secret: form
+// values are never logged, the body of a successful response is never
+// echoed, and the text of an error response is scrubbed of every secret
+// the request carried.
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+const (
+	// DefaultTimeout bounds a call whose context has no deadline.
+	DefaultTimeout = 30 * time.Second
+	// DefaultMaxResponseBytes is the largest response body read.
+	DefaultMaxResponseBytes = 1 << 20
+	// MaxRetries is how many times a failed attempt is retried.
+	MaxRetries = 2
+)
+
+var (
+	// ErrResponseTooLarge is wrapped by the error for a response whose
+	// body is over the size limit.
+	ErrResponseTooLarge = errors.New("oauth: response body exceeds the size limit")
+	// ErrMalformedResponse is wrapped by the error for a successful
+	// response that cannot be read (not JSON, a required field missing,
+	// a field of the wrong type).
+	ErrMalformedResponse = errors.New("oauth: malformed response")
+)
+
+// Client sends requests to an authority. The zero value is ready to use;
+// its fields must not change once calls are under way.
+type Client struct {
+	// HTTPClient sends every attempt. Nil means http.DefaultClient, whose
+	// transport honours HTTPS_PROXY and NO_PROXY.
+	HTTPClient *http.Client
+	// Timeout bounds a call (every attempt and wait) whose context has no
+	// deadline. Zero means DefaultTimeout (30 s).
+	Timeout time.Duration
+	// MaxResponseBytes is the largest response body read; a larger one is
+	// an error wrapping ErrResponseTooLarge. Zero means
+	// DefaultMaxResponseBytes (1 MiB).
+	MaxResponseBytes int64
+	// Backoff returns the wait asked for before retry number retry (1 for
+	// the first retry) after the attempt that got resp (nil when it failed
+	// without a response), now being Now(). Nil means DefaultBackoff.
+	Backoff func(retry int, resp *http.Response, now time.Time) time.Duration
+	// Sleep carries out the wait Backoff asked for: it returns after d,
+	// or early with ctx's error. Nil leaves the wait to retryablehttp's
+	// timer. Tests set it to record the waits asked for without waiting.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock read for Retry-After dates and token lifetimes.
+	// Nil means time.Now.
+	Now func() time.Time
+	// WithTimeout derives the context of a call that has no deadline.
+	// Nil means context.WithTimeout. A test seam: it sees the timeout
+	// asked for.
+	WithTimeout func(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc)
+	// Logger receives a debug record of every call, attempt and retry,
+	// never a form value or a response body. Nil means no logging.
+	Logger *slog.Logger
+	// AppName and AppVersion, when set, are sent as the x-app-name and
+	// x-app-ver headers.
+	AppName, AppVersion string
+}
+
+// Request is one call to an authority.
+type Request struct {
+	// Method is the HTTP method; empty means POST when Form is not nil,
+	// GET otherwise.
+	Method string
+	// URL is where the request goes.
+	URL string
+	// Form is the form-encoded body of a POST: the grant's fields, without
+	// client authentication. It is not modified.
+	Form url.Values
+	// Header holds headers to add to the standard ones.
+	Header http.Header
+	// Authenticate adds client authentication to copies of Form and of the
+	// request's header. It is called exactly once per attempt, so every
+	// attempt carries fresh credentials (a newly signed assertion). Nil
+	// means no client authentication (a public client).
+	Authenticate func(ctx context.Context, form url.Values, header http.Header) error
+	// NoRetry makes the call a single attempt, for an authorization code
+	// redemption (a code is good once).
+	NoRetry bool
+	// Bare sends none of the client identification headers (x-client-*,
+	// client-request-id, x-app-*), for calls that are not to an
+	// authority, such as the instance metadata service.
+	Bare bool
+}
+
+// Response is an authority's answer, whatever its status.
+type Response struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Header is the response's header.
+	Header http.Header
+	// Body is the response body, at most the client's size limit.
+	Body []byte
+	// ClientRequestID is the client-request-id the call sent (the same on
+	// every attempt); empty for a Bare request.
+	ClientRequestID string
+	// Attempts is how many attempts were made.
+	Attempts int
+	// StoppedRetry, when not zero, is the wait a retry would have needed
+	// when the call gave up because that wait would pass the context's
+	// deadline.
+	StoppedRetry time.Duration
+
+	secrets []string // values the request carried that must not be echoed
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTPClient != nil {
+		return c.HTTPClient
+	}
+	return http.DefaultClient
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Client) maxBytes() int64 {
+	if c.MaxResponseBytes > 0 {
+		return c.MaxResponseBytes
+	}
+	return DefaultMaxResponseBytes
+}
+
+func (c *Client) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (c *Client) backoff(retry int, resp *http.Response) time.Duration {
+	if c.Backoff != nil {
+		return c.Backoff(retry, resp, c.now())
+	}
+	return DefaultBackoff(retry, resp, c.now())
+}
+
+func (c *Client) log(ctx context.Context, msg string, attrs ...slog.Attr) {
+	if c.Logger == nil || !c.Logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	c.Logger.LogAttrs(ctx, slog.LevelDebug, msg, attrs...)
+}
+
+// Do sends req, retrying as the package documentation says, and returns
+// the final response whatever its status. The error is for a call that
+// got no usable response: a connection error after the last attempt, a
+// cancelled or expired context, an Authenticate error, or a body over the
+// size limit.
+func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		withTimeout := c.WithTimeout
+		if withTimeout == nil {
+			withTimeout = context.WithTimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = withTimeout(ctx, c.timeout())
+		defer cancel()
+	}
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+		if req.Form != nil {
+			method = http.MethodPost
+		}
+	}
+	rreq, err := retryablehttp.NewRequestWithContext(ctx, method, req.URL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: bad request URL: %w", err)
+	}
+	st := &call{client: c, req: req, ctx: ctx, where: redactURL(rreq.URL)}
+	st.setHeaders(rreq.Header)
+	st.hasBody = method == http.MethodPost || req.Form != nil
+	if st.hasBody {
+		if err := st.build(rreq.Request); err != nil {
+			return nil, err
+		}
+	}
+	retryMax := MaxRetries
+	if req.NoRetry {
+		retryMax = 0
+	}
+	st.retryMax = retryMax
+	rc := &retryablehttp.Client{
+		HTTPClient:   c.httpClient(),
+		Logger:       nil,
+		RetryMax:     retryMax,
+		CheckRetry:   st.checkRetry,
+		Backoff:      st.backoffHook,
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		PrepareRetry: st.prepareRetry,
+	}
+	start := time.Now()
+	c.log(ctx, "oauth: request",
+		slog.String("method", method), slog.String("url", st.where),
+		slog.String("grant_type", req.Form.Get("grant_type")),
+		slog.String("client_request_id", st.requestID))
+	resp, err := rc.Do(rreq)
+	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		c.log(ctx, "oauth: request failed",
+			slog.String("url", st.where), slog.Int("attempts", st.attempts),
+			slog.Duration("elapsed", time.Since(start)), slog.String("error", scrub(err.Error(), st.secrets)))
+		return nil, st.wrapErr(err)
+	}
+	defer resp.Body.Close()
+	body, err := readLimited(resp, c.maxBytes())
+	if err != nil {
+		return nil, fmt.Errorf("oauth: %s %s: %w", method, st.where, err)
+	}
+	c.log(ctx, "oauth: response",
+		slog.String("url", st.where), slog.Int("status", resp.StatusCode),
+		slog.Int("attempts", st.attempts), slog.Duration("elapsed", time.Since(start)),
+		slog.String("x_ms_request_id", resp.Header.Get("x-ms-request-id")))
+	return &Response{
+		StatusCode:      resp.StatusCode,
+		Header:          resp.Header,
+		Body:            body,
+		ClientRequestID: st.requestID,
+		Attempts:        st.attempts,
+		StoppedRetry:    st.stopped,
+		secrets:         st.secrets,
+	}, nil
+}
+
+// Token sends a token request and parses the answer: a 2xx response into
+// a [TokenResponse], anything else into a [*ResponseError].
+func (c *Client) Token(ctx context.Context, req *Request) (*TokenResponse, error) {
+	resp, err := c.Do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, resp.Error()
+	}
+	tr, err := ParseTokenResponse(resp.Body, c.now())
+	if err != nil {
+		var re *ResponseError
+		if errors.As(err, &re) {
+			re.StatusCode = resp.StatusCode
+			re.ClientRequestID = resp.ClientRequestID
+		}
+		return nil, err
+	}
+	return tr, nil
+}
+
+// Get sends a GET (or a Bare GET for non-authority endpoints) and returns
+// the body of a 2xx response; any other status is a [*ResponseError].
+func (c *Client) Get(ctx context.Context, rawURL string, header http.Header, bare bool) ([]byte, error) {
+	resp, err := c.Do(ctx, &Request{Method: http.MethodGet, URL: rawURL, Header: header, Bare: bare})
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, resp.Error()
+	}
+	return resp.Body, nil
+}
+
+// Error returns the [*ResponseError] r stands for (meaningful for a
+// non-2xx response).
+func (r *Response) Error() *ResponseError {
+	e := ParseErrorResponse(r.StatusCode, r.Header, r.Body, r.secrets...)
+	e.ClientRequestID = r.ClientRequestID
+	e.StoppedRetry = r.StoppedRetry
+	return e
+}
+
+// readLimited reads resp's body, failing when it is over max bytes.
+func readLimited(resp *http.Response, max int64) ([]byte, error) {
+	if resp.ContentLength > max {
+		return nil, fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrResponseTooLarge, resp.ContentLength, max)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the response body: %w", err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, max)
+	}
+	return b, nil
+}
+
+// call is the state of one Do: what every attempt shares.
+type call struct {
+	client    *Client
+	req       *Request
+	ctx       context.Context
+	where     string // the URL without its query, for logs and errors
+	requestID string
+	retryMax  int
+	hasBody   bool          // the request has a form body, rebuilt per attempt
+	attempts  int           // attempts made (counted as they are checked)
+	retries   int           // retries granted
+	wait      time.Duration // the wait granted for the next retry
+	stopped   time.Duration // a wait refused because of the deadline
+	secrets   []string      // secret values of the last attempt's request
+}
+
+// setHeaders sets the standard headers on h.
+func (st *call) setHeaders(h http.Header) {
+	for k, vs := range st.req.Header {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	h.Set("Accept", "application/json")
+	if st.req.Bare {
+		return
+	}
+	st.requestID = newUUID()
+	h.Set("x-client-SKU", SKU)
+	h.Set("x-client-Ver", Version())
+	h.Set("x-client-OS", runtime.GOOS)
+	h.Set("x-client-CPU", runtime.GOARCH)
+	h.Set("client-request-id", st.requestID)
+	h.Set("return-client-request-id", "true")
+	if st.client.AppName != "" {
+		h.Set("x-app-name", st.client.AppName)
+	}
+	if st.client.AppVersion != "" {
+		h.Set("x-app-ver", st.client.AppVersion)
+	}
+}
+
+// build gives r a freshly authenticated body: a copy of the form and of
+// the header, Authenticate called once, Body, ContentLength and GetBody
+// set by hand.
+func (st *call) build(r *http.Request) error {
+	form := make(url.Values, len(st.req.Form)+2)
+	for k, vs := range st.req.Form {
+		form[k] = append([]string(nil), vs...)
+	}
+	header := r.Header.Clone()
+	if st.req.Authenticate != nil {
+		if err := st.req.Authenticate(st.ctx, form, header); err != nil {
+			return fmt.Errorf("oauth: client authentication: %w", err)
+		}
+	}
+	header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	st.secrets = secretsOf(form, header)
+	body := []byte(form.Encode())
+	r.Header = header
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return nil
+}
+
+// prepareRetry rebuilds the body of a retry (retryablehttp's PrepareRetry).
+func (st *call) prepareRetry(r *http.Request) error {
+	if err := st.ctx.Err(); err != nil {
+		return err
+	}
+	st.client.log(st.ctx, "oauth: retrying",
+		slog.String("url", st.where), slog.Int("retry", st.retries),
+		slog.String("client_request_id", st.requestID))
+	if !st.hasBody {
+		return nil
+	}
+	return st.build(r)
+}
+
+// wrapErr describes a call that got no response, without secrets; the
+// result still matches the original error (and the context's, when it is
+// done) with errors.Is and errors.As.
+func (st *call) wrapErr(err error) error {
+	errs := []error{err}
+	if ctxErr := st.ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		errs = append(errs, ctxErr)
+	}
+	msg := fmt.Sprintf("oauth: %s after %d attempt(s): %s", st.where, max(st.attempts, 1), scrubErr(err, st.secrets))
+	if len(errs) > 1 {
+		msg += " (" + errs[1].Error() + ")"
+	}
+	return &scrubbedError{msg: msg, errs: errs}
+}
+
+// secretFields are the form fields that carry secrets.
+var secretFields = []string{
+	"client_secret", "client_assertion", "assertion", "code", "code_verifier",
+	"refresh_token", "password", "device_code", "user_federated_identity_credential",
+}
+
+// secretsOf lists the secret values form and header carry.
+func secretsOf(form url.Values, header http.Header) []string {
+	var out []string
+	for _, f := range secretFields {
+		for _, v := range form[f] {
+			if v != "" {
+				out = append(out, v, url.QueryEscape(v))
+			}
+		}
+	}
+	if a := header.Get("Authorization"); a != "" {
+		out = append(out, a)
+		if _, cred, ok := cutSpace(a); ok {
+			out = append(out, cred)
+		}
+	}
+	return out
+}
+
+func cutSpace(s string) (before, after string, ok bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// redactURL returns u without its query and fragment.
+func redactURL(u *url.URL) string {
+	c := *u
+	c.RawQuery, c.Fragment, c.RawFragment, c.User = "", "", "", nil
+	return c.String()
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}

@@ -1,0 +1,209 @@
+package oauth
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// ResponseError is an authority's error response (RFC 6749 section 5.2,
+// with Entra's extra fields), or any non-2xx response.
+type ResponseError struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Code is the error field, such as invalid_grant; empty when the body
+	// was not a JSON error.
+	Code string
+	// Description is error_description, scrubbed of the request's secrets.
+	Description string
+	// ErrorURI is error_uri.
+	ErrorURI string
+	// Suberror is Entra's suberror, such as consent_required.
+	Suberror string
+	// ErrorCodes are Entra's error_codes (AADSTS numbers).
+	ErrorCodes []int
+	// CorrelationID, TraceID and Timestamp are Entra's correlation_id,
+	// trace_id and timestamp.
+	CorrelationID, TraceID, Timestamp string
+	// Claims is the claims challenge of an interaction_required error.
+	Claims string
+	// ClientRequestID is the client-request-id the request was sent with.
+	ClientRequestID string
+	// RetryAfter is the response's Retry-After in delay-seconds, 0 when
+	// absent or a date.
+	RetryAfter time.Duration
+	// StoppedRetry, when not zero, is the wait a retry would have needed
+	// when the call gave up because that wait would pass the deadline.
+	StoppedRetry time.Duration
+	// NotJSON is true when the body was not a JSON object; Body then holds
+	// a short, sanitized prefix of it and ContentType its media type.
+	NotJSON     bool
+	Body        string
+	ContentType string
+}
+
+// Error describes the error: status, code, suberror, description and the
+// IDs support needs, never a secret.
+func (e *ResponseError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "oauth: authority answered %d", e.StatusCode)
+	if t := http.StatusText(e.StatusCode); t != "" {
+		b.WriteString(" " + t)
+	}
+	if e.NotJSON {
+		fmt.Fprintf(&b, " with a non-JSON body (%s)", orNone(e.ContentType))
+		if e.Body != "" {
+			fmt.Fprintf(&b, ": %q", e.Body)
+		}
+	} else if e.Code != "" {
+		b.WriteString(": " + e.Code)
+		if e.Suberror != "" {
+			b.WriteString(" (suberror " + e.Suberror + ")")
+		}
+		if e.Description != "" {
+			b.WriteString(": " + e.Description)
+		}
+	}
+	if e.CorrelationID != "" {
+		b.WriteString(" [correlation_id " + e.CorrelationID + "]")
+	}
+	if e.TraceID != "" {
+		b.WriteString(" [trace_id " + e.TraceID + "]")
+	}
+	if e.StoppedRetry > 0 {
+		fmt.Fprintf(&b, " (not retried: Retry-After %s passes the deadline)", e.StoppedRetry)
+	}
+	return b.String()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no content type"
+	}
+	return s
+}
+
+// maxEcho is how much of a non-JSON error body an error shows.
+const maxEcho = 128
+
+// maxField caps each text field of an error response.
+const maxField = 4096
+
+// ParseErrorResponse reads an error response. It never fails: a body that
+// is not a JSON object gives a ResponseError with NotJSON set and a
+// sanitized prefix of the body; fields of the wrong type are left empty.
+// Every value in secrets is removed from the text kept.
+func ParseErrorResponse(status int, header http.Header, body []byte, secrets ...string) *ResponseError {
+	e := &ResponseError{StatusCode: status}
+	if header != nil {
+		if d, ok := RetryAfter(header, time.Time{}); ok && isDigits(header.Get("Retry-After")) {
+			e.RetryAfter = d
+		}
+		if mt, _, err := mime.ParseMediaType(header.Get("Content-Type")); err == nil {
+			e.ContentType = mt
+		}
+	}
+	var raw map[string]json.RawMessage
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &raw) != nil {
+		e.NotJSON = true
+		e.Body = sanitize(scrub(string(body), secrets), maxEcho)
+		return e
+	}
+	str := func(k string) string {
+		var s string
+		if v, ok := raw[k]; ok && json.Unmarshal(v, &s) == nil {
+			return sanitize(scrub(s, secrets), maxField)
+		}
+		return ""
+	}
+	e.Code = str("error")
+	e.Description = str("error_description")
+	e.ErrorURI = str("error_uri")
+	e.Suberror = str("suberror")
+	e.CorrelationID = str("correlation_id")
+	e.TraceID = str("trace_id")
+	e.Timestamp = str("timestamp")
+	e.Claims = str("claims")
+	if v, ok := raw["error_codes"]; ok {
+		var codes []json.Number
+		if json.Unmarshal(v, &codes) == nil {
+			for _, c := range codes {
+				if n, err := strconv.Atoi(c.String()); err == nil {
+					e.ErrorCodes = append(e.ErrorCodes, n)
+				}
+			}
+		}
+	}
+	return e
+}
+
+func isDigits(s string) bool {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// sanitize keeps at most max bytes of s, with control characters and
+// invalid UTF-8 replaced, so server text cannot forge log lines.
+func sanitize(s string, max int) string {
+	cut := len(s) > max
+	if cut {
+		s = s[:max]
+		for len(s) > 0 && !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+	}
+	s = strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || r < 0x20 && r != '\t' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if cut {
+		s += "…"
+	}
+	return s
+}
+
+// minSecret is the shortest value scrub removes (shorter ones would
+// mangle ordinary text and are not worth hiding).
+const minSecret = 4
+
+// scrub replaces every secret in s with REDACTED.
+func scrub(s string, secrets []string) string {
+	for _, v := range secrets {
+		if len(v) >= minSecret {
+			s = strings.ReplaceAll(s, v, "REDACTED")
+		}
+	}
+	return s
+}
+
+// scrubErr returns err's text without secrets.
+func scrubErr(err error, secrets []string) string {
+	return scrub(err.Error(), secrets)
+}
+
+// scrubbedError is an error whose text had secrets removed; it still
+// unwraps to the original errors for errors.Is and errors.As.
+type scrubbedError struct {
+	msg  string
+	errs []error
+}
+
+func (e *scrubbedError) Error() string   { return e.msg }
+func (e *scrubbedError) Unwrap() []error { return e.errs }
