@@ -19,10 +19,10 @@ func TestRetry(t *testing.T) {
 		name     string
 		steps    []step
 		noRetry  bool
-		attempts int           // attempts the server sees
+		attempts int             // attempts the server sees
 		waits    []time.Duration // waits asked for; nil = check range only
-		expRange bool          // waits are exponential with jitter
-		status   int           // status of the final error; 0 = success
+		expRange bool            // waits are exponential with jitter
+		status   int             // status of the final error; 0 = success
 	}{
 		{name: "429_with_Retry-After_seconds", steps: []step{status(429, "Retry-After", "7")}, attempts: 2, waits: []time.Duration{7 * time.Second}},
 		{name: "429_with_Retry-After_date", steps: []step{status(429, "Retry-After", date)}, attempts: 2, waits: []time.Duration{5 * time.Second}},
