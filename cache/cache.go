@@ -136,14 +136,20 @@ func (c *Cache) hashBucket(ph uint64, realm, client string) uint64 {
 	return mix(h, maphash.String(c.seed, client))
 }
 
-// cacheEnvironment is entra.CacheEnvironment with the public cloud's
-// usual hosts answered without a map lookup.
+// canonEnv names host's cloud for comparisons: every alias of a known
+// Entra cloud gives the cloud's preferred network host (the host apps
+// configure, so entries written with it need nothing more recorded), any
+// other host itself, lower-cased. The public cloud's usual hosts are
+// answered without a map lookup.
 func canonEnv(host string) string {
 	switch host {
 	case "login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net":
-		return "login.windows.net"
+		return "login.microsoftonline.com"
 	}
-	return entra.CacheEnvironment(host)
+	if cloud, ok := entra.Lookup(host); ok {
+		return cloud.PreferredNetwork
+	}
+	return strings.ToLower(host)
 }
 
 func (c *Cache) shardIndex(ph uint64) int { return int((ph ^ ph>>32) & c.mask) }

@@ -298,3 +298,41 @@ func TestOnBehalfOf_entriesStayWithTheAssertion(t *testing.T) {
 		t.Error("an on-behalf-of access token serves the user's own partition")
 	}
 }
+
+func TestCanonEnv(t *testing.T) {
+	tests := map[string]string{
+		"login.microsoftonline.com": "login.microsoftonline.com",
+		"LOGIN.windows.net":         "login.microsoftonline.com",
+		"login.microsoft.com":       "login.microsoftonline.com",
+		"sts.windows.net":           "login.microsoftonline.com",
+		"login.chinacloudapi.cn":    "login.partner.microsoftonline.cn",
+		"login.usgovcloudapi.net":   "login.microsoftonline.us",
+		"login.microsoftonline.us":  "login.microsoftonline.us",
+		"idp.Example.com":           "idp.example.com",
+	}
+	for host, want := range tests {
+		if got := canonEnv(host); got != want {
+			t.Errorf("canonEnv(%q) = %q, want %q", host, got, want)
+		}
+	}
+}
+
+func TestStoreResponse_typicalTokenIsCompact(t *testing.T) {
+	// A token written as flow writes it needs no record of what its bucket
+	// implies (no atRare): a memory guard.
+	c := New()
+	for _, env := range []string{"login.microsoftonline.com", "login.microsoftonline.us", "idp.example.com"} {
+		mustStore(t, c, Response{Environment: env, Realm: "t", ClientID: "c", HomeAccountID: "h", Scopes: []string{"a"}, AccessToken: "x", ExpiresOn: t0.Add(time.Hour)}, t0)
+	}
+	for i := range c.shards {
+		for p := c.shards[i].head; p != nil; p = p.older {
+			for b := p.buckets; b != nil; b = b.pnext {
+				for e := b.head; e != nil; e = e.next {
+					if e.rare != nil {
+						t.Errorf("token of %s carries %+v", b.env, *e.rare)
+					}
+				}
+			}
+		}
+	}
+}
