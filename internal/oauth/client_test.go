@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -377,7 +378,9 @@ func TestConnectionErrorAfterRetries(t *testing.T) {
 }
 
 func TestBadCertificateNotRetried(t *testing.T) {
-	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(okToken))
+	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(okToken))
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	tlsSrv.StartTLS()
 	defer tlsSrv.Close()
 	var sl sleeps
 	_, err := testClient(&sl).Token(context.Background(), tokenRequest(tlsSrv.URL, &signer{}))

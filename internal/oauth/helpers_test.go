@@ -46,6 +46,7 @@ func newAuthority(t *testing.T, steps ...step) *authority {
 	a := &authority{steps: steps, success: okToken}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		form, _ := url.ParseQuery(string(body))
 		a.mu.Lock()
 		a.attempts = append(a.attempts, attempt{r.Method, r.URL.Path, r.URL.Query(), r.Header.Clone(), form})
