@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -201,6 +202,23 @@ func TestTargetsIntersect(t *testing.T) {
 	for _, tt := range tests {
 		if got := targetsIntersect(tt.a, tt.b); got != tt.want {
 			t.Errorf("targetsIntersect(%q, %q) = %v", tt.a, tt.b, got)
+		}
+	}
+}
+
+func TestEqualFold(t *testing.T) {
+	pairs := []string{"a", "A", "z", "Z", "@", "`", "[", "{", "0", "é", "É", "K", "\u212a", "ß", "s", "~", "^"}
+	for _, a := range pairs {
+		for _, b := range pairs {
+			for _, prefix := range []string{"", "User.", "USER."} {
+				x, y := prefix+a, "user."[:len(prefix)]+b
+				if len(x) != len(y) {
+					continue
+				}
+				if got, want := equalFold(x, y), strings.EqualFold(x, y); got != want {
+					t.Errorf("equalFold(%q, %q) = %v, want %v", x, y, got, want)
+				}
+			}
 		}
 	}
 }

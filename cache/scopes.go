@@ -20,7 +20,25 @@ func oidcScope(s string, fold bool) bool {
 	default:
 		return false
 	}
-	return s == oidc || (fold && strings.EqualFold(s, oidc))
+	return s == oidc || (fold && equalFold(s, oidc))
+}
+
+// equalFold is strings.EqualFold for strings of equal length, with a fast
+// path for ASCII.
+func equalFold(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if x|y >= 0x80 {
+			return strings.EqualFold(a, b)
+		}
+		if x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 // targetCovers reports whether a cached target (scopes separated by
@@ -57,7 +75,7 @@ func targetContains(target, w string, fold bool) bool {
 	for target != "" {
 		var h string
 		h, target = nextScope(target)
-		if len(h) == len(w) && (h == w || (fold && strings.EqualFold(h, w))) {
+		if len(h) == len(w) && (h == w || (fold && equalFold(h, w))) {
 			return true
 		}
 	}
