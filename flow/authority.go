@@ -1,0 +1,389 @@
+package flow
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/bearerhttp/bearer/credential"
+	"github.com/bearerhttp/bearer/internal/entra"
+	"github.com/bearerhttp/bearer/internal/oauth"
+)
+
+// authorityKind is the shape of an authority.
+type authorityKind int
+
+const (
+	// kindEntra is an Entra tenant authority: https://{host}/{tenant},
+	// on one of Entra's known hosts or any other (discovered).
+	kindEntra authorityKind = iota
+	// kindCIAM is Entra External ID: https://{name}.ciamlogin.com/{tenant}.
+	kindCIAM
+	// kindB2C is Azure AD B2C: https://{host}/{tenant}/{policy} or
+	// https://{host}/tfp/{tenant}/{policy}.
+	kindB2C
+	// kindADFS is ADFS: https://{host}/adfs.
+	kindADFS
+	// kindOIDC is any OpenID Connect authority (WithOIDCAuthority).
+	kindOIDC
+)
+
+func (k authorityKind) String() string {
+	switch k {
+	case kindEntra:
+		return "Entra"
+	case kindCIAM:
+		return "External ID (CIAM)"
+	case kindB2C:
+		return "B2C"
+	case kindADFS:
+		return "ADFS"
+	case kindOIDC:
+		return "OIDC"
+	}
+	return fmt.Sprintf("authorityKind(%d)", int(k))
+}
+
+// The multi-tenant names of Entra.
+const (
+	tenantCommon        = "common"
+	tenantOrganizations = "organizations"
+	tenantConsumers     = "consumers"
+)
+
+// b2cHosts are the domains of B2C's login hosts.
+var b2cHosts = []string{".b2clogin.com", ".b2clogin.cn", ".b2clogin.us", ".b2clogin.de"}
+
+// ciamSuffix is the domain of External ID's login hosts.
+const ciamSuffix = ".ciamlogin.com"
+
+// authority is a parsed authority URL. It is a comparable value: two
+// authorities that are the same have equal fields.
+type authority struct {
+	kind   authorityKind
+	scheme string // https, or http for a loopback host
+	host   string // lower-cased, with the port if any
+	tenant string // Entra, CIAM, B2C: the tenant; ADFS: "adfs"; OIDC: ""
+	policy string // B2C: the policy (user flow)
+	tfp    bool   // B2C: the /tfp/ form
+	path   string // the canonical path ("" or "/…", no trailing slash)
+}
+
+// parseAuthority parses an authority URL: with oidc, any OpenID Connect
+// issuer URL; without, one of the Entra shapes (see [WithAuthority]).
+// Errors wrap [ErrInvalidAuthority] and say which check failed.
+func parseAuthority(raw string, oidc bool) (authority, error) {
+	bad := func(format string, args ...any) (authority, error) {
+		return authority{}, fmt.Errorf("%w %q: "+format, append([]any{ErrInvalidAuthority, raw}, args...)...)
+	}
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return bad("empty URL")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return bad("not a URL")
+	}
+	if u.Opaque != "" || u.Host == "" {
+		return bad("not an absolute URL with a host")
+	}
+	if u.User != nil {
+		return bad("user information is not allowed")
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return bad("a query or fragment is not allowed")
+	}
+	a := authority{scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Host)}
+	switch a.scheme {
+	case "https":
+	case "http":
+		if !oauth.IsLoopback(u.Hostname()) {
+			return bad("plain http is allowed only to a loopback host (127.0.0.1, ::1, localhost); use https")
+		}
+	default:
+		return bad("scheme %q is not https", u.Scheme)
+	}
+	if u.Hostname() == "" || strings.ContainsAny(u.Hostname(), " %") {
+		return bad("bad host")
+	}
+	if u.RawPath != "" {
+		return bad("escaped characters in the path are not allowed")
+	}
+	p := strings.TrimRight(u.Path, "/")
+	var segs []string
+	if p != "" {
+		segs = strings.Split(strings.TrimPrefix(p, "/"), "/")
+		for _, sg := range segs {
+			if sg == "" {
+				return bad("empty path segment")
+			}
+			if oidc {
+				continue
+			}
+			if !validSegment(sg) {
+				return bad("path segment %q is not a tenant, policy or adfs", sg)
+			}
+		}
+	}
+	hostname := strings.ToLower(u.Hostname())
+	switch {
+	case oidc:
+		a.kind, a.path = kindOIDC, p
+		return a, nil
+	case len(segs) > 0 && strings.EqualFold(segs[0], "adfs"):
+		if len(segs) != 1 {
+			return bad("an ADFS authority is https://{host}/adfs, with nothing after adfs")
+		}
+		a.kind, a.tenant, a.path = kindADFS, "adfs", "/adfs"
+		return a, nil
+	case len(segs) > 0 && strings.EqualFold(segs[0], "tfp"):
+		if len(segs) != 3 {
+			return bad("a B2C authority is https://{host}/tfp/{tenant}/{policy}")
+		}
+		a.kind, a.tfp, a.tenant, a.policy = kindB2C, true, segs[1], segs[2]
+		a.path = "/tfp/" + a.tenant + "/" + a.policy
+		return a, nil
+	case hasSuffix(hostname, b2cHosts) || len(segs) == 2 && strings.HasPrefix(strings.ToLower(segs[1]), "b2c_"):
+		if len(segs) != 2 {
+			return bad("a B2C authority is https://{host}/{tenant}/{policy}")
+		}
+		a.kind, a.tenant, a.policy = kindB2C, segs[0], segs[1]
+		a.path = "/" + a.tenant + "/" + a.policy
+		return a, nil
+	case strings.HasSuffix(hostname, ciamSuffix):
+		name := strings.TrimSuffix(hostname, ciamSuffix)
+		switch {
+		case len(segs) == 0 && (name == "" || strings.Contains(name, ".")):
+			return bad("the tenant of an External ID host must be given in the path")
+		case len(segs) == 0:
+			a.tenant = name + ".onmicrosoft.com"
+		case len(segs) == 1:
+			a.tenant = segs[0]
+		default:
+			return bad("an External ID authority is https://{name}.ciamlogin.com/{tenant}")
+		}
+		a.kind, a.path = kindCIAM, "/"+a.tenant
+		return a, nil
+	}
+	switch len(segs) {
+	case 0:
+		return bad("no tenant: use https://%s/{tenant ID or domain, or common, organizations, consumers}", a.host)
+	case 1:
+		a.kind, a.tenant, a.path = kindEntra, segs[0], "/"+segs[0]
+		return a, nil
+	}
+	return bad("an Entra authority is https://{host}/{tenant}, with nothing after the tenant")
+}
+
+// validSegment reports whether s can be a tenant (ID or domain), a B2C
+// policy or "adfs": letters, digits, '.', '-' and '_', and not only dots.
+func validSegment(s string) bool {
+	if s == "" || len(s) > 256 || strings.Trim(s, ".") == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func hasSuffix(s string, suffixes []string) bool {
+	for _, x := range suffixes {
+		if strings.HasSuffix(s, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// String returns the canonical authority URL.
+func (a authority) String() string { return a.scheme + "://" + a.host + a.path }
+
+// hostname returns the host without port.
+func (a authority) hostname() string {
+	if h, _, err := net.SplitHostPort(a.host); err == nil {
+		return h
+	}
+	return strings.Trim(a.host, "[]")
+}
+
+// known reports whether a is an Entra tenant authority on one of Entra's
+// known hosts (on the https port), whose endpoints need no discovery.
+func (a authority) known() bool {
+	if a.kind != kindEntra || a.scheme != "https" {
+		return false
+	}
+	if _, port, err := net.SplitHostPort(a.host); err == nil && port != "443" {
+		return false
+	}
+	return entra.IsKnown(a.hostname())
+}
+
+// loopback reports whether a's host is a loopback host.
+func (a authority) loopback() bool { return oauth.IsLoopback(a.hostname()) }
+
+// multiTenant reports whether a's tenant is common, organizations or
+// consumers: a client-credentials or on-behalf-of request needs a
+// specific tenant.
+func (a authority) multiTenant() bool {
+	return (a.kind == kindEntra || a.kind == kindCIAM) && isMultiTenantName(a.tenant)
+}
+
+func isMultiTenantName(t string) bool {
+	return strings.EqualFold(t, tenantCommon) || strings.EqualFold(t, tenantOrganizations) || strings.EqualFold(t, tenantConsumers)
+}
+
+// credentialKind is the kind of authority a credential signs for.
+func (a authority) credentialKind() credential.AuthorityKind {
+	switch a.kind {
+	case kindADFS:
+		return credential.ADFS
+	case kindOIDC:
+		return credential.OIDC
+	}
+	return credential.Entra
+}
+
+// supportsRegion reports whether a regional endpoint can serve a: Entra
+// tenant authorities that are not on a loopback or IP-literal host.
+func (a authority) supportsRegion() bool {
+	return a.kind == kindEntra && !a.loopback() && net.ParseIP(a.hostname()) == nil
+}
+
+// withTenant returns a with its tenant replaced by tenant, as [Tenant]
+// asks. An empty tenant, or a's own, changes nothing.
+func (a authority) withTenant(tenant string) (authority, error) {
+	if tenant == "" || strings.EqualFold(tenant, a.tenant) {
+		return a, nil
+	}
+	switch {
+	case a.kind != kindEntra && a.kind != kindCIAM:
+		return a, fmt.Errorf("%w: a %s authority has no tenants; Tenant(%q) cannot apply", ErrTenantNotSupported, a.kind, tenant)
+	case isMultiTenantName(tenant):
+		return a, fmt.Errorf("%w: Tenant(%q): the tenant must be a specific tenant ID or domain, not %s", ErrTenantNotSupported, tenant, tenant)
+	case strings.EqualFold(a.tenant, tenantConsumers):
+		return a, fmt.Errorf("%w: the application's authority is consumers (personal Microsoft accounts only); Tenant(%q) cannot apply", ErrTenantNotSupported, tenant)
+	case !validSegment(tenant):
+		return a, fmt.Errorf("%w: Tenant(%q) is not a tenant ID or domain", ErrTenantNotSupported, tenant)
+	}
+	a.tenant, a.path = tenant, "/"+tenant
+	return a, nil
+}
+
+// metadataURL is where a's OpenID Connect discovery document is.
+func (a authority) metadataURL() string {
+	switch a.kind {
+	case kindADFS, kindOIDC:
+		return a.String() + "/.well-known/openid-configuration"
+	}
+	return a.String() + "/v2.0/.well-known/openid-configuration"
+}
+
+// endpoints are an authority's endpoints, computed or discovered.
+type endpoints struct {
+	authority authority
+	// authorization, token, deviceCode, endSession and jwks are the
+	// endpoints; deviceCode and endSession may be empty (B2C has no
+	// device code flow).
+	authorization, token, deviceCode, endSession, jwks string
+	// issuer is the discovery document's issuer, possibly with the
+	// {tenantid} template; empty until the document has been read.
+	issuer string
+	// authMethods and signingAlgs are the discovery document's
+	// token_endpoint_auth_methods_supported and
+	// token_endpoint_auth_signing_alg_values_supported.
+	authMethods, signingAlgs []string
+	// environment is the host tokens from this authority are cached
+	// under (entra.CacheEnvironment of the host, or the preferred cache
+	// host instance discovery named).
+	environment string
+	// discovered is true when the fields come from a discovery document.
+	discovered bool
+}
+
+// staticEndpoints returns a's endpoints when they are known without a
+// network round trip: Entra's known hosts, External ID, B2C and ADFS.
+// Discovered authorities (unknown Entra hosts, OIDC) give false.
+func (a authority) staticEndpoints() (*endpoints, bool) {
+	base := a.String()
+	e := &endpoints{authority: a, environment: entra.CacheEnvironment(a.hostname())}
+	switch {
+	case a.known(), a.kind == kindCIAM:
+		e.authorization = base + "/oauth2/v2.0/authorize"
+		e.token = base + "/oauth2/v2.0/token"
+		e.deviceCode = base + "/oauth2/v2.0/devicecode"
+		e.endSession = base + "/oauth2/v2.0/logout"
+		e.jwks = base + "/discovery/v2.0/keys"
+	case a.kind == kindB2C:
+		e.authorization = base + "/oauth2/v2.0/authorize"
+		e.token = base + "/oauth2/v2.0/token"
+		e.endSession = base + "/oauth2/v2.0/logout"
+		e.jwks = base + "/discovery/v2.0/keys"
+	case a.kind == kindADFS:
+		e.authorization = base + "/oauth2/authorize"
+		e.token = base + "/oauth2/token"
+		e.deviceCode = base + "/oauth2/devicecode"
+		e.endSession = base + "/oauth2/logout"
+		e.jwks = base + "/discovery/keys"
+	default:
+		return nil, false
+	}
+	return e, true
+}
+
+// regionalToken returns the token endpoint of region for e: the host
+// replaced by Entra's regional host (entra.RegionalHost), the path kept.
+// The second result is false when e's authority takes no region.
+func (e *endpoints) regionalToken(region string) (string, bool) {
+	if region == "" || !e.authority.supportsRegion() {
+		return "", false
+	}
+	u, err := url.Parse(e.token)
+	if err != nil {
+		return "", false
+	}
+	host := entra.RegionalHost(u.Hostname(), region)
+	if port := u.Port(); port != "" && port != "443" {
+		host = net.JoinHostPort(host, port)
+	}
+	u.Host = host
+	return u.String(), true
+}
+
+// credentialRequest is what a credential needs to authenticate a request
+// to tokenEndpoint (which may be regional): the assertion audience is e's
+// global token endpoint.
+func (e *endpoints) credentialRequest(clientID, tokenEndpoint string, clientClaims map[string]any) credential.Request {
+	return credential.Request{
+		ClientID:      clientID,
+		Audience:      e.token,
+		TokenEndpoint: tokenEndpoint,
+		Kind:          e.authority.credentialKind(),
+		Algorithms:    e.signingAlgs,
+		AuthMethods:   e.authMethods,
+		ClientClaims:  clientClaims,
+	}
+}
+
+// tenantIDTemplate is the placeholder of multi-tenant issuers.
+const tenantIDTemplate = "{tenantid}"
+
+// issuerForTenant returns the issuer a token from tenant tid must carry:
+// issuer with its {tenantid} template (multi-tenant metadata, such as
+// common's https://login.microsoftonline.com/{tenantid}/v2.0) replaced by
+// tid, a token's tid claim. An issuer without the template is returned as
+// it is. tid must be a tenant ID (letters, digits, '-', '.' and '_'), so
+// a token cannot make up an issuer of another shape.
+func issuerForTenant(issuer, tid string) (string, error) {
+	if !strings.Contains(issuer, tenantIDTemplate) {
+		return issuer, nil
+	}
+	if !validSegment(tid) {
+		return "", fmt.Errorf("flow: the token's tid %q is not a tenant ID", tid)
+	}
+	return strings.ReplaceAll(issuer, tenantIDTemplate, tid), nil
+}
