@@ -104,11 +104,11 @@ func parseAuthority(raw string, oidc bool) (authority, error) {
 	default:
 		return bad("scheme %q is not https", u.Scheme)
 	}
-	if u.Hostname() == "" || strings.ContainsAny(u.Hostname(), " %") {
+	if !validHost(u.Hostname()) || strings.HasSuffix(u.Host, ":") {
 		return bad("bad host")
 	}
-	if u.RawPath != "" {
-		return bad("escaped characters in the path are not allowed")
+	if u.RawPath != "" || strings.IndexFunc(u.Path, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		return bad("escaped characters, spaces or control characters in the path are not allowed")
 	}
 	p := strings.TrimRight(u.Path, "/")
 	var segs []string
@@ -129,7 +129,7 @@ func parseAuthority(raw string, oidc bool) (authority, error) {
 	hostname := strings.ToLower(u.Hostname())
 	switch {
 	case oidc:
-		a.kind, a.path = kindOIDC, p
+		a.kind, a.path = kindOIDC, strings.TrimRight(u.EscapedPath(), "/")
 		return a, nil
 	case len(segs) > 0 && strings.EqualFold(segs[0], "adfs"):
 		if len(segs) != 1 {
@@ -174,6 +174,24 @@ func parseAuthority(raw string, oidc bool) (authority, error) {
 		return a, nil
 	}
 	return bad("an Entra authority is https://{host}/{tenant}, with nothing after the tenant")
+}
+
+// validHost reports whether h is an IP address or a DNS name (letters,
+// digits, '-', '_' and '.').
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // validSegment reports whether s can be a tenant (ID or domain), a B2C
