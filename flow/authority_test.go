@@ -170,7 +170,7 @@ func FuzzParseAuthority(f *testing.F) {
 
 func TestStaticEndpoints(t *testing.T) {
 	tests := []struct {
-		raw                                                    string
+		raw                                                     string
 		authorize, token, deviceCode, endSession, jwks, envHost string
 	}{
 		{"https://login.microsoftonline.com/contoso.com",
