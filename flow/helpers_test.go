@@ -147,8 +147,8 @@ func testCert(t *testing.T, names []string) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-// loopbackClient is an http.Client that sends every request, whatever its
-// host, to s (so a test can pose as Entra's real hosts without a packet
+// loopbackClient is an http.Client that sends every request to a host
+// name, whatever the name, to s (so a test can pose as Entra's real hosts without a packet
 // leaving the machine), trusting s's certificate, and counts requests.
 type loopbackClient struct {
 	*http.Client
@@ -169,8 +169,12 @@ func newLoopbackClient(t *testing.T, s *server) *loopbackClient {
 	}
 	addr := s.Listener.Addr().String()
 	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		DialContext: func(ctx context.Context, network, to string) (net.Conn, error) {
+			dst := addr
+			if h, _, err := net.SplitHostPort(to); err == nil && net.ParseIP(h) != nil && net.ParseIP(h).IsLoopback() {
+				dst = to // a loopback address is dialled as it is
+			}
+			return (&net.Dialer{}).DialContext(ctx, network, dst)
 		},
 		TLSClientConfig: &tls.Config{RootCAs: pool},
 	}
