@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,4 +163,25 @@ func TestRegionAppliesToEntraTenantsOnly(t *testing.T) {
 	if got := c.regions.forAuthority(context.Background(), entraTenant); got != "" {
 		t.Errorf("no region configured: %q", got)
 	}
+}
+
+func FuzzRegionName(f *testing.F) {
+	for _, s := range []string{"westus2", "WestUS2", " eastus\n", "west us", "a-", "-a", "x.evil.example", "", "a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		r, ok := validRegion(raw)
+		if !ok {
+			return
+		}
+		a, err := parseAuthority("https://login.microsoftonline.com/contoso.com", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := a.staticEndpoints()
+		u, ok := e.regionalToken(r)
+		if !ok || !strings.HasPrefix(u, "https://"+r+".login.microsoft.com/contoso.com/") {
+			t.Fatalf("region %q gives the token endpoint %q", r, u)
+		}
+	})
 }

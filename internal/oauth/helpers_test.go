@@ -41,7 +41,7 @@ type authority struct {
 	success  step
 }
 
-func newAuthority(t *testing.T, steps ...step) *authority {
+func newAuthority(t testing.TB, steps ...step) *authority {
 	t.Helper()
 	a := &authority{steps: steps, success: okToken}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
