@@ -177,8 +177,8 @@ func jsonProblem(err error) string {
 	case *json.UnmarshalTypeError:
 		return "field " + strconv.Quote(e.Field) + " has the wrong type (" + e.Value + ")"
 	}
-	if s, ok := err.(interface{ Error() string }); ok && strings.HasPrefix(s.Error(), "oauth: ") {
-		return strings.TrimPrefix(s.Error(), "oauth: ")
+	if msg := err.Error(); strings.HasPrefix(msg, "oauth: ") {
+		return strings.TrimPrefix(msg, "oauth: ") // our own field decoders' errors hold no input
 	}
 	return "invalid JSON"
 }

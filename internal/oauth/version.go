@@ -18,7 +18,9 @@ const develVersion = "0.0.0-dev"
 // Version returns the module's version as sent in x-client-Ver: the
 // version the build recorded for github.com/bearerhttp/bearer, or
 // "0.0.0-dev".
-var Version = sync.OnceValue(func() string {
+func Version() string { return version() }
+
+var version = sync.OnceValue(func() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return develVersion
