@@ -248,7 +248,7 @@ func TestReuseBackgroundRefresh(t *testing.T) {
 		if v := bg.ctx.Value(ctxKey{}); v != "assertion" {
 			t.Errorf("background refresh lost the request's values: %v", v)
 		}
-		if d, ok := bg.ctx.Deadline(); !ok || d.Sub(time.Now()) != 30*time.Second {
+		if d, ok := bg.ctx.Deadline(); !ok || time.Until(d) != 30*time.Second {
 			t.Errorf("background deadline %v (%v), want 30s from now", d, ok)
 		}
 

@@ -242,7 +242,7 @@ func hasAuthorization(h http.Header) bool {
 	if _, ok := h["Authorization"]; ok {
 		return true
 	}
-	_, ok := h["authorization"]
+	_, ok := h["authorization"] //lint:ignore SA1008 looking for a non-canonical key on purpose
 	return ok
 }
 

@@ -4,9 +4,6 @@ import (
 	"strings"
 )
 
-// OpenID Connect scopes, which name no API.
-var oidcScopes = []string{"openid", "profile", "email", "offline_access"}
-
 // scopeRequest is what a request's scope parameter asks for.
 type scopeRequest struct {
 	openid, profile, email, offline bool
