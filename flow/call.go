@@ -21,6 +21,7 @@ type core struct {
 	log       logger
 	wire      *oauth.Client
 	authority authority // the application's authority
+	static    *endpoints // its endpoints when known without discovery, else nil
 	resolver  *resolver
 	regions   *regions
 }
@@ -34,12 +35,14 @@ func newCore(clientID string, cfg *config) (*core, error) {
 	}
 	log := newLogger(cfg)
 	wire := cfg.oauthClient()
+	static, _ := a.staticEndpoints()
 	return &core{
 		clientID:  clientID,
 		cfg:       cfg,
 		log:       log,
 		wire:      wire,
 		authority: a,
+		static:    static,
 		resolver:  newResolver(cfg, wire, log),
 		regions:   newRegions(cfg, log),
 	}, nil
@@ -70,6 +73,16 @@ func (c *core) endpointsFor(ctx context.Context, cc callConfig) (*endpoints, err
 	a, err := c.authorityFor(cc)
 	if err != nil {
 		return nil, err
+	}
+	return c.endpointsOf(ctx, a)
+}
+
+// endpointsOf returns a's endpoints: computed once for the application's
+// own authority when they need no discovery (so the cached path of a
+// token call allocates nothing for them), else through the resolver.
+func (c *core) endpointsOf(ctx context.Context, a authority) (*endpoints, error) {
+	if c.static != nil && a == c.authority {
+		return c.static, nil
 	}
 	return c.resolver.endpoints(ctx, a)
 }

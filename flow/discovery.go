@@ -117,7 +117,7 @@ func (r *resolver) fetch(ctx context.Context, a authority) (*endpoints, error) {
 	if st, ok := a.staticEndpoints(); ok {
 		environment = st.environment
 	}
-	if a.kind == kindEntra && !a.known() && r.validate && r.instanceDiscovery {
+	if r.needsInstanceDiscovery(a) {
 		d, err := r.instance(ctx, a)
 		if err != nil {
 			return nil, err
@@ -163,6 +163,20 @@ func (r *resolver) fetch(ctx context.Context, a authority) (*endpoints, error) {
 		slog.String("authority", a.String()), slog.String("document", docURL),
 		slog.String("token_endpoint", e.token), slog.Duration("elapsed", time.Since(start)))
 	return e, nil
+}
+
+// needsInstanceDiscovery reports whether a's host is checked with Entra's
+// instance discovery before use: an Entra host that is not one of the
+// known ones, with validation and instance discovery on. A loopback host
+// (a local test authority) is not, unless the instance discovery endpoint
+// was pointed elsewhere than Entra's (WithInstanceDiscoveryEndpoint):
+// Entra cannot know a loopback host, and a test's authority can be used
+// as it is.
+func (r *resolver) needsInstanceDiscovery(a authority) bool {
+	if a.kind != kindEntra || a.known() || !r.validate || !r.instanceDiscovery {
+		return false
+	}
+	return !a.loopback() || r.discoveryEndpoint != DefaultInstanceDiscoveryEndpoint
 }
 
 func or(a, b string) string {

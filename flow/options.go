@@ -238,7 +238,9 @@ func WithRegion(region string) Option {
 // {instance discovery endpoint}/common/discovery/instance before use; off,
 // its endpoints are read from its own
 // /{tenant}/v2.0/.well-known/openid-configuration. Known hosts never need
-// it. Used by every Entra flow.
+// it, and neither does a loopback authority (a local test authority such
+// as authtest's) unless [WithInstanceDiscoveryEndpoint] names another
+// endpoint. Used by every Entra flow.
 func WithInstanceDiscovery(enabled bool) Option {
 	return func(c *config) { c.instanceDiscovery = enabled }
 }

@@ -1,0 +1,216 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bearerhttp/bearer"
+	"github.com/bearerhttp/bearer/cache"
+	"github.com/bearerhttp/bearer/internal/oauth"
+)
+
+// ErrNoScopes is wrapped by the error of an AcquireToken… call (or a
+// source's Token) given no scope.
+var ErrNoScopes = errors.New("flow: no scopes asked for")
+
+// Backoff of failed background refreshes: firstRefreshBackoff, doubled
+// after each further failure, at most maxRefreshBackoff.
+const (
+	firstRefreshBackoff = 30 * time.Second
+	maxRefreshBackoff   = 5 * time.Minute
+)
+
+// app is what the applications share above the core: the token cache,
+// the coalescing of identical acquisitions and the proactive refresh of
+// tokens past their RefreshOn. It is safe for concurrent use.
+type app struct {
+	*core
+	cache   *cache.Cache
+	flights flights
+
+	bgMu      sync.Mutex
+	bgBackoff map[string]refreshBackoff // by flight key, after failures
+
+	// onRefreshed, when set (by tests), is called when a background
+	// refresh ends.
+	onRefreshed func(key string, err error)
+}
+
+// refreshBackoff is the state of a key whose background refreshes failed.
+type refreshBackoff struct {
+	failures int
+	retryAt  time.Time
+}
+
+func newApp(clientID string, cfg *config) (*app, error) {
+	c, err := newCore(clientID, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ch := cfg.cache
+	if ch == nil {
+		ch = cache.New()
+	}
+	return &app{core: c, cache: ch, bgBackoff: make(map[string]refreshBackoff)}, nil
+}
+
+// caseInsensitive reports whether scopes are matched case-insensitively
+// for a: for Microsoft's authorities (Entra's rule), not for other OpenID
+// Connect authorities (RFC 6749).
+func (a authority) caseInsensitiveScopes() bool { return a.kind != kindOIDC }
+
+// tokenFromCache is a cached access token as a bearer.Token.
+func tokenFromCache(at cache.AccessToken) bearer.Token {
+	return bearer.Token{
+		AccessToken: at.Secret,
+		TokenType:   or(at.TokenType, "Bearer"),
+		ExpiresOn:   at.ExpiresOn,
+		RefreshOn:   at.RefreshOn,
+		Scopes:      at.Scopes(),
+	}
+}
+
+// tokenFromResponse is a token response as a bearer.Token, whose scopes
+// are the granted ones, else the requested ones.
+func tokenFromResponse(tok *oauth.TokenResponse, requested []string) bearer.Token {
+	scopes := tok.Scopes()
+	if len(scopes) == 0 {
+		scopes = slices.Clone(requested)
+	}
+	return bearer.Token{
+		AccessToken: tok.AccessToken,
+		TokenType:   tok.TokenType,
+		ExpiresOn:   tok.ExpiresOn,
+		RefreshOn:   tok.RefreshOn,
+		Scopes:      scopes,
+	}
+}
+
+// cachedScopes are the scopes a response's access token is cached under:
+// the granted ones (the requested ones when the authority listed none),
+// plus every requested "…/.default" scope, which asks for whatever is
+// granted for its resource and is answered with the resource's scopes
+// themselves. So a later request for the same .default scope finds the
+// token; no scope that was asked for and not granted is ever added.
+func cachedScopes(granted, requested []string) []string {
+	if len(granted) == 0 {
+		return oauth.AppScopes(requested)
+	}
+	out := slices.Clone(granted)
+	for _, s := range requested {
+		if strings.HasSuffix(strings.ToLower(s), "/.default") && !slices.ContainsFunc(out, func(g string) bool { return strings.EqualFold(g, s) }) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// flightKey identifies an acquisition for coalescing and background
+// refresh: what it is for (kind and identity), the authority's
+// environment and realm, the scopes (sorted, folded to lower case when
+// matched case-insensitively), and the claims and force-refresh of the
+// call.
+func flightKey(kind, identity, environment, realm string, scopes []string, fold bool, claims string, force bool) string {
+	s := make([]string, 0, len(scopes))
+	for _, sc := range scopes {
+		if fold {
+			sc = strings.ToLower(sc)
+		}
+		s = append(s, sc)
+	}
+	slices.Sort(s)
+	s = slices.Compact(s)
+	var b strings.Builder
+	for _, p := range []string{kind, identity, environment, realm, strings.Join(s, " "), claims} {
+		b.WriteString(p)
+		b.WriteByte(0)
+	}
+	if force {
+		b.WriteString("force")
+	}
+	return b.String()
+}
+
+// store caches a response. A store failure is logged by the cache and
+// never fails the acquisition; an invalid response is logged here.
+func (a *app) store(ctx context.Context, r cache.Response, now time.Time) {
+	if err := a.cache.StoreResponse(ctx, r, now); err != nil {
+		a.log.debug(ctx, "flow: token not cached", slog.String("error", err.Error()))
+	}
+}
+
+// refreshDue reports whether a cached token whose RefreshOn is refreshOn
+// is due for a background refresh at now.
+func refreshDue(refreshOn, now time.Time) bool {
+	return !refreshOn.IsZero() && !now.Before(refreshOn)
+}
+
+// refreshIfDue starts a background refresh of the token of key when it is
+// due (see refreshDue), unless one runs for key or a failed one's backoff
+// has not passed. fetch gets and caches the new token.
+func (a *app) refreshIfDue(ctx context.Context, refreshOn, now time.Time, key func() string, fetch func(context.Context) (Result, error)) {
+	if !refreshDue(refreshOn, now) {
+		return
+	}
+	k := key()
+	a.bgMu.Lock()
+	b, failed := a.bgBackoff[k]
+	a.bgMu.Unlock()
+	if failed && now.Before(b.retryAt) {
+		return
+	}
+	started := a.flights.background(ctx, k, fetch, func(err error) {
+		a.refreshed(ctx, k, err)
+	})
+	if started {
+		a.log.debug(ctx, "flow: refreshing a token in the background",
+			slog.Time("refresh_on", refreshOn), slog.Int("failures", b.failures))
+	}
+}
+
+// refreshed records the outcome of a background refresh of key.
+func (a *app) refreshed(ctx context.Context, key string, err error) {
+	a.bgMu.Lock()
+	if err == nil {
+		delete(a.bgBackoff, key)
+	} else {
+		b := a.bgBackoff[key]
+		b.failures++
+		wait := firstRefreshBackoff << min(b.failures-1, 10)
+		wait = min(wait, maxRefreshBackoff)
+		b.retryAt = a.cfg.clock().Add(wait)
+		a.bgBackoff[key] = b
+		a.log.debug(ctx, "flow: background refresh failed; the cached token keeps serving",
+			slog.Int("failures", b.failures), slog.Duration("retry_after", wait), slog.String("error", err.Error()))
+	}
+	a.bgMu.Unlock()
+	if a.onRefreshed != nil {
+		a.onRefreshed(key, err)
+	}
+}
+
+// checkScopes fails for no scope at all.
+func checkScopes(scopes []string) error {
+	for _, s := range scopes {
+		if strings.TrimSpace(s) != "" {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: give at least one scope, such as https://graph.microsoft.com/.default", ErrNoScopes)
+}
+
+// logHit logs a cache hit, when debug logging is on.
+func (a *app) logHit(ctx context.Context, what string, scopes []string, at cache.AccessToken) {
+	if !a.log.enabled(ctx) {
+		return
+	}
+	a.log.debug(ctx, "flow: "+what+": token from the cache",
+		slog.Any("scopes", scopes), slog.String("environment", at.Environment), slog.String("realm", at.Realm),
+		slog.Time("expires_on", at.ExpiresOn), slog.Time("refresh_on", at.RefreshOn))
+}

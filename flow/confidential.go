@@ -1,0 +1,258 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bearerhttp/bearer/cache"
+	"github.com/bearerhttp/bearer/credential"
+	"github.com/bearerhttp/bearer/internal/oauth"
+)
+
+// ErrTenantRequired is wrapped by the error of a call that needs a
+// specific tenant and was given common, organizations or consumers:
+// client credentials ask for the application's own token in one tenant.
+// Use a tenant ID or domain in [WithAuthority], or [Tenant] for the call.
+var ErrTenantRequired = errors.New("flow: a specific tenant is required")
+
+// Confidential is a confidential client application: one that can keep a
+// credential (a secret, a certificate, an assertion), such as a daemon, a
+// web app or a web API. It is MSAL's ConfidentialClientApplication.
+//
+// It gets tokens for itself ([Confidential.AcquireTokenForClient]) and
+// for the users calling it ([Confidential.AcquireTokenOnBehalfOf]), keeps
+// them in its token cache, and hands them to [bearer.Transport] through
+// [Confidential.ClientSource] and [Confidential.OnBehalfOfSource].
+//
+// Cached tokens are served until the last min(5 min, lifetime/10) of
+// their life. Past their RefreshOn (the authority's refresh_in, or half
+// the lifetime of tokens living 2 hours or more) the first call to find
+// one starts a refresh in the background, at most one per token, and is
+// served the cached token; a failed background refresh keeps the cached
+// token in service and is tried again after a backoff (30 s, doubled
+// after each failure, at most 5 min). A background refresh runs with the
+// values of the call that started it, without its cancellation, for at
+// most 30 s: nothing needs closing. Concurrent identical calls share one
+// request to the authority.
+//
+// A Confidential is safe for concurrent use.
+type Confidential struct {
+	*app
+	cred credential.Credential
+}
+
+// NewConfidential returns a confidential client application with the
+// application (client) ID clientID, authenticating with cred. It fails
+// when cred cannot authenticate at all (an empty secret, a nil callback,
+// see [credential.Validate]), when an option's value cannot be used
+// ([ErrInvalidOption], [ErrInvalidAuthority]), or when the client claims
+// of [WithClientClaims] would replace a claim the assertion sets itself.
+// Nothing is sent to the authority until the first call.
+//
+// Without [WithCache], the application keeps its tokens in a private
+// in-memory cache.
+func NewConfidential(clientID string, cred credential.Credential, opts ...Option) (*Confidential, error) {
+	if strings.TrimSpace(clientID) == "" {
+		return nil, fmt.Errorf("%w: the client ID is empty", ErrInvalidOption)
+	}
+	if err := credential.Validate(cred); err != nil {
+		return nil, fmt.Errorf("flow: client credential: %w", err)
+	}
+	cfg, err := newConfig(opts...)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.clientClaims) > 0 {
+		if err := credential.CheckClientClaims(cfg.clientClaims); err != nil {
+			return nil, fmt.Errorf("%w: client claims: %w", ErrInvalidOption, err)
+		}
+	}
+	a, err := newApp(clientID, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Confidential{app: a, cred: cred}, nil
+}
+
+// AcquireTokenForClient returns a token for the application itself (the
+// client credentials grant), for scopes of one resource, which for Entra
+// end in /.default (such as "https://graph.microsoft.com/.default").
+//
+// The token comes from the cache when a usable one is there, unless the
+// call has [Claims] or [ForceRefresh]: then it comes from the authority
+// and replaces the cached one. [Tenant] asks for a token from another
+// tenant (cached separately). The application's authority (or the call's
+// [Authority]) must name a specific tenant: common, organizations and
+// consumers fail with an error wrapping [ErrTenantRequired] before any
+// request. With [WithRegion], the request goes to the regional endpoint.
+//
+// An authority's error is an [*Error].
+func (c *Confidential) AcquireTokenForClient(ctx context.Context, scopes []string, opts ...CallOption) (Result, error) {
+	cc, err := newCallConfig(opts...)
+	if err != nil {
+		return Result{}, err
+	}
+	return c.forClient(ctx, scopes, cc)
+}
+
+// forClient is AcquireTokenForClient with its options applied.
+func (c *Confidential) forClient(ctx context.Context, scopes []string, cc callConfig) (Result, error) {
+	if err := checkScopes(scopes); err != nil {
+		return Result{}, err
+	}
+	a, err := c.authorityFor(cc)
+	if err != nil {
+		return Result{}, err
+	}
+	if a.multiTenant() {
+		return Result{}, fmt.Errorf("%w: client credentials cannot use the %s authority %s: name the tenant (its ID or domain) in WithAuthority or with Tenant",
+			ErrTenantRequired, a.tenant, a)
+	}
+	ep, err := c.endpointsOf(ctx, a)
+	if err != nil {
+		return Result{}, err
+	}
+	fold := a.caseInsensitiveScopes()
+	plain := cc.claims == "" && !cc.forceRefresh
+	if plain {
+		now := c.cfg.clock()
+		q := cache.AccessTokenQuery{
+			Environment: ep.environment, Realm: a.tenant, ClientID: c.clientID,
+			Scopes: scopes, CaseInsensitiveScopes: fold,
+		}
+		if at, ok := c.cache.AccessToken(ctx, q, now); ok {
+			c.logHit(ctx, "client credentials", scopes, at)
+			if refreshDue(at.RefreshOn, now) {
+				c.refreshForClient(ctx, ep, scopes, fold, at.RefreshOn, now)
+			}
+			return Result{Token: tokenFromCache(at), FromCache: true}, nil
+		}
+	}
+	return c.fetchForClientOnce(ctx, ep, scopes, fold, cc)
+}
+
+// refreshForClient starts a background refresh of a client-credentials
+// token past its RefreshOn.
+func (c *Confidential) refreshForClient(ctx context.Context, ep *endpoints, scopes []string, fold bool, refreshOn, now time.Time) {
+	scopes = slices.Clone(scopes) // the caller's slice may change once it returns
+	c.refreshIfDue(ctx, refreshOn, now,
+		func() string { return flightKey("client", "", ep.environment, ep.authority.tenant, scopes, fold, "", false) },
+		func(ctx context.Context) (Result, error) { return c.fetchForClient(ctx, ep, scopes, "") })
+}
+
+// fetchForClientOnce gets a client-credentials token from the authority,
+// sharing the request with concurrent identical calls; a plain call looks
+// in the cache once more first, as a call that just ended may have cached
+// the token.
+func (c *Confidential) fetchForClientOnce(ctx context.Context, ep *endpoints, scopes []string, fold bool, cc callConfig) (Result, error) {
+	scopes = slices.Clone(scopes) // the flight may outlive a caller that gives up
+	plain := cc.claims == "" && !cc.forceRefresh
+	key := flightKey("client", "", ep.environment, ep.authority.tenant, scopes, fold, cc.claims, cc.forceRefresh)
+	return c.flights.do(ctx, key, func(ctx context.Context) (Result, error) {
+		if plain {
+			q := cache.AccessTokenQuery{
+				Environment: ep.environment, Realm: ep.authority.tenant, ClientID: c.clientID,
+				Scopes: scopes, CaseInsensitiveScopes: fold,
+			}
+			if at, ok := c.cache.AccessToken(ctx, q, c.cfg.clock()); ok {
+				return Result{Token: tokenFromCache(at), FromCache: true}, nil
+			}
+		}
+		return c.fetchForClient(ctx, ep, scopes, cc.claims)
+	})
+}
+
+// fetchForClient asks the authority for a client-credentials token and
+// caches it.
+func (c *Confidential) fetchForClient(ctx context.Context, ep *endpoints, scopes []string, claims string) (Result, error) {
+	start := time.Now()
+	merged, err := c.claimsFor(claims)
+	if err != nil {
+		return Result{}, err
+	}
+	scopes = oauth.AppScopes(scopes)
+	c.log.debug(ctx, "flow: client credentials: asking the authority",
+		slog.Any("scopes", scopes), slog.String("authority", ep.authority.String()),
+		slog.Bool("claims", claims != ""))
+	tok, err := c.redeem(ctx, tokenRequest{
+		endpoints: ep,
+		form:      oauth.ClientCredentialsForm(c.clientID, scopes, merged),
+		cred:      c.cred,
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("flow: client credentials: %w", err)
+	}
+	c.store(ctx, cache.Response{
+		Environment:       ep.environment,
+		Realm:             ep.authority.tenant,
+		ClientID:          c.clientID,
+		Scopes:            scopes, // Entra lists no scope in a client-credentials response
+		AccessToken:       tok.AccessToken,
+		TokenType:         tok.TokenType,
+		ExpiresOn:         tok.ExpiresOn,
+		ExtendedExpiresOn: tok.ExtExpiresOn,
+		RefreshOn:         tok.RefreshOn,
+	}, c.cfg.clock())
+	c.log.debug(ctx, "flow: client credentials: token cached",
+		slog.Any("scopes", scopes), slog.Time("expires_on", tok.ExpiresOn), slog.Time("refresh_on", tok.RefreshOn),
+		slog.Duration("elapsed", time.Since(start)))
+	return Result{Token: tokenFromResponse(tok, scopes)}, nil
+}
+
+// RemoveTokensForClient removes the application's own tokens (those of
+// [Confidential.AcquireTokenForClient]) from the cache, in every tenant.
+// With a persistent cache store, the stored partitions are updated too;
+// a store failure is returned (memory is cleared regardless).
+func (c *Confidential) RemoveTokensForClient(ctx context.Context) error {
+	c.log.debug(ctx, "flow: removing the application's tokens from the cache")
+	return c.cache.RemoveAppTokens(ctx, c.clientID, "")
+}
+
+// Accounts returns the accounts of the users signed in to this
+// application whose tokens the cache holds (through the authorization
+// code flow of a web app, or any user flow of an application sharing the
+// cache), at the application's authority host; with username, only that
+// user's accounts (compared case-insensitively). On-behalf-of tokens
+// belong to their assertion, not to an account, and are not listed.
+func (c *Confidential) Accounts(ctx context.Context, username string) ([]Account, error) {
+	return c.accounts(ctx, username)
+}
+
+// RemoveAccount removes an account and its tokens from the cache: its
+// access and ID tokens in every tenant, and its refresh tokens of this
+// application (or of its family of applications). With a persistent cache
+// store, the stored partition is updated too; a store failure is returned
+// (memory is cleared regardless).
+func (c *Confidential) RemoveAccount(ctx context.Context, account Account) error {
+	return c.removeAccount(ctx, account)
+}
+
+// accounts lists the cached accounts of the application's users.
+func (a *app) accounts(ctx context.Context, username string) ([]Account, error) {
+	ep, err := a.endpointsOf(ctx, a.authority)
+	if err != nil {
+		return nil, err
+	}
+	found := a.cache.Accounts(ctx, cache.AccountFilter{Username: username, Environment: ep.environment, ClientID: a.clientID})
+	out := make([]Account, 0, len(found))
+	for _, ca := range found {
+		out = append(out, accountFromCache(ca))
+	}
+	a.log.debug(ctx, "flow: accounts listed", slog.Int("accounts", len(out)), a.log.pii("username", username))
+	return out, nil
+}
+
+// removeAccount removes account from the cache.
+func (a *app) removeAccount(ctx context.Context, account Account) error {
+	if account.HomeAccountID == "" || account.Environment == "" {
+		return fmt.Errorf("%w: the account has no home account ID or environment (is it the zero Account?)", ErrInvalidOption)
+	}
+	a.log.debug(ctx, "flow: removing an account from the cache",
+		slog.String("environment", account.Environment), a.log.pii("home_account_id", account.HomeAccountID))
+	return a.cache.RemoveAccount(ctx, account.cacheAccount(), a.clientID)
+}

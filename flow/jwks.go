@@ -1,0 +1,151 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"golang.org/x/sync/singleflight"
+)
+
+// Timings of the key set cache.
+const (
+	// jwksRefetchAfter is how soon after a fetch an unknown kid may make
+	// the keys be fetched again: a token naming a key the authority does
+	// not publish cannot make a web API hammer the authority.
+	jwksRefetchAfter = time.Minute
+	// jwksTTL is how long fetched keys are used before they are fetched
+	// again.
+	jwksTTL = 24 * time.Hour
+)
+
+// errUnknownKey is the error for a kid that the authority's key set does
+// not hold (after a refetch, or within a minute of the last fetch).
+var errUnknownKey = errors.New("flow: the token's signing key is not one of the authority's published keys")
+
+// errKeysUnavailable is wrapped by the error for a key set that could not
+// be fetched: the token cannot be checked, which is not the caller's
+// fault.
+var errKeysUnavailable = errors.New("flow: the authority's signing keys could not be read")
+
+// keySet is an authority's JSON Web Key Set, fetched once and kept: it is
+// fetched again when it is a day old, or when a token names a key it does
+// not hold, at most once a minute (on the application's clock).
+// Concurrent fetches are shared. It is safe for concurrent use.
+type keySet struct {
+	app *app
+
+	group singleflight.Group
+
+	mu          sync.Mutex
+	url         string    // where set came from
+	set         jwk.Set   // nil until fetched
+	fetchedAt   time.Time // when set was fetched
+	attemptedAt time.Time // when a fetch was last tried, successful or not
+}
+
+// key returns the RSA key kid of the key set at jwksURL: from the kept
+// set when it holds kid and is less than a day old; otherwise the set is
+// fetched again, unless a fetch was tried less than a minute ago. A key
+// set that cannot be fetched again keeps serving the keys it holds.
+func (k *keySet) key(ctx context.Context, jwksURL, kid string) (jwk.Key, error) {
+	now := k.app.cfg.clock()
+	within := func(since time.Time, d time.Duration) bool {
+		return !since.IsZero() && !now.Before(since) && now.Sub(since) < d
+	}
+	k.mu.Lock()
+	same := k.url == jwksURL && k.set != nil
+	set := k.set
+	fresh := same && within(k.fetchedAt, jwksTTL)
+	mayFetch := k.url != jwksURL || !within(k.attemptedAt, jwksRefetchAfter)
+	k.mu.Unlock()
+	var kept jwk.Key
+	if same {
+		key, ok := rsaKey(set, kid)
+		switch {
+		case ok && (fresh || !mayFetch):
+			return key, nil
+		case !ok && !mayFetch:
+			return nil, errUnknownKey
+		}
+		kept = key
+	}
+	set, err := k.fetch(ctx, jwksURL)
+	if err != nil {
+		if kept != nil {
+			return kept, nil
+		}
+		return nil, err
+	}
+	if key, ok := rsaKey(set, kid); ok {
+		return key, nil
+	}
+	return nil, errUnknownKey
+}
+
+// fetch reads the key set at jwksURL, sharing the read with concurrent
+// callers. A caller whose ctx ends stops waiting; the read goes on for
+// the others.
+func (k *keySet) fetch(ctx context.Context, jwksURL string) (jwk.Set, error) {
+	ch := k.group.DoChan(jwksURL, func() (any, error) {
+		ctx := context.WithoutCancel(ctx)
+		start := time.Now()
+		now := k.app.cfg.clock()
+		k.mu.Lock()
+		k.url, k.attemptedAt = jwksURL, now
+		k.mu.Unlock()
+		body, err := k.app.wire.Get(ctx, jwksURL, nil, false)
+		if err != nil {
+			err = fmt.Errorf("%w: %s: %w", errKeysUnavailable, jwksURL, errorFromResponse(err))
+			k.app.log.debug(ctx, "flow: web API: reading the signing keys failed", slog.String("error", err.Error()))
+			return nil, err
+		}
+		set, err := jwk.Parse(body)
+		if err != nil {
+			err = fmt.Errorf("%w: %s: not a JSON Web Key Set", errKeysUnavailable, jwksURL)
+			k.app.log.debug(ctx, "flow: web API: reading the signing keys failed", slog.String("error", err.Error()))
+			return nil, err
+		}
+		k.mu.Lock()
+		k.set, k.fetchedAt = set, now
+		k.mu.Unlock()
+		k.app.log.debug(ctx, "flow: web API: signing keys read",
+			slog.String("jwks_uri", jwksURL), slog.Int("keys", set.Len()), slog.Duration("elapsed", time.Since(start)))
+		return set, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(jwk.Set), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", errKeysUnavailable, ctx.Err())
+	}
+}
+
+// rsaKey returns the key kid of set when it is an RSA signing key that
+// RS256 may use (no alg, or RS256; no use, or sig).
+func rsaKey(set jwk.Set, kid string) (jwk.Key, bool) {
+	if set == nil {
+		return nil, false
+	}
+	key, ok := set.LookupKeyID(kid)
+	if !ok || key.KeyType() != jwa.RSA {
+		return nil, false
+	}
+	if alg := key.Algorithm(); alg != nil && alg.String() != "" && alg.String() != jwa.RS256.String() {
+		return nil, false
+	}
+	if use, ok := key.Get(jwk.KeyUsageKey); ok {
+		if s := fmt.Sprint(use); s != "" && s != string(jwk.ForSignature) {
+			return nil, false
+		}
+	}
+	return key, true
+}

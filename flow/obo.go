@@ -1,0 +1,228 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bearerhttp/bearer/cache"
+	"github.com/bearerhttp/bearer/internal/oauth"
+)
+
+// ErrNoUserAssertion is wrapped by the error of an on-behalf-of call made
+// without the user's assertion: [Confidential.AcquireTokenOnBehalfOf]
+// given an empty one, or the source of [Confidential.OnBehalfOfSource]
+// asked for a token with a context that carries none (see
+// [ContextWithUserAssertion] and [Confidential.Middleware]).
+var ErrNoUserAssertion = errors.New("flow: no user assertion: the caller's access token is needed for on-behalf-of")
+
+// userAssertionKey is the context key of the user's assertion.
+type userAssertionKey struct{}
+
+// ContextWithUserAssertion returns a copy of ctx that carries token, the
+// access token a web API received from its caller (the bearer token of
+// its request), as the user's assertion for
+// [Confidential.OnBehalfOfSource]. [Confidential.Middleware] does this for
+// every request it lets through.
+func ContextWithUserAssertion(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, userAssertionKey{}, token)
+}
+
+// UserAssertionFromContext returns the user's assertion ctx carries (see
+// [ContextWithUserAssertion]), and whether it carries a non-empty one.
+func UserAssertionFromContext(ctx context.Context) (string, bool) {
+	s, _ := ctx.Value(userAssertionKey{}).(string)
+	return s, s != ""
+}
+
+// AcquireTokenOnBehalfOf returns a token for a downstream API, acting for
+// the user whose access token a web API (the middle tier) received from
+// its caller: userAssertion is that token, issued for this application's
+// API. It is the on-behalf-of flow (RFC 7523's jwt-bearer grant with
+// requested_token_use=on_behalf_of).
+//
+// Tokens are cached per assertion (by its SHA-256 hash, as MSAL keys
+// them), so one user's tokens never serve another. An access token comes
+// from the cache when a usable one is there, unless the call has [Claims]
+// or [ForceRefresh]. Otherwise the refresh token the authority returned
+// with the assertion's earlier token is redeemed (which does not need the
+// assertion to be still valid); a refresh token the authority rejects,
+// or none, means the on-behalf-of grant itself. The result carries the
+// ID token and the user's account when the authority sent them.
+//
+// An authority's error is an [*Error]; one whose Suberror is
+// consent_required (or whose Code is interaction_required, as after a
+// Conditional Access policy) matches [ErrInteractionRequired]: the middle
+// tier passes it, with the error's Claims, back to its own client.
+func (c *Confidential) AcquireTokenOnBehalfOf(ctx context.Context, userAssertion string, scopes []string, opts ...CallOption) (Result, error) {
+	cc, err := newCallConfig(opts...)
+	if err != nil {
+		return Result{}, err
+	}
+	return c.onBehalfOf(ctx, userAssertion, scopes, cc, true)
+}
+
+// onBehalfOf is AcquireTokenOnBehalfOf with its options applied; without
+// withIDToken, a cached result leaves out the ID token and account (a
+// source needs only the access token).
+func (c *Confidential) onBehalfOf(ctx context.Context, assertion string, scopes []string, cc callConfig, withIDToken bool) (Result, error) {
+	if strings.TrimSpace(assertion) == "" {
+		return Result{}, ErrNoUserAssertion
+	}
+	if err := checkScopes(scopes); err != nil {
+		return Result{}, err
+	}
+	a, err := c.authorityFor(cc)
+	if err != nil {
+		return Result{}, err
+	}
+	ep, err := c.endpointsOf(ctx, a)
+	if err != nil {
+		return Result{}, err
+	}
+	hash := cache.AssertionHash(assertion)
+	fold := a.caseInsensitiveScopes()
+	if cc.claims == "" && !cc.forceRefresh {
+		now := c.cfg.clock()
+		q := cache.AccessTokenQuery{
+			Environment: ep.environment, Realm: a.tenant, ClientID: c.clientID,
+			UserAssertionHash: hash, Scopes: scopes, CaseInsensitiveScopes: fold,
+		}
+		if at, ok := c.cache.AccessToken(ctx, q, now); ok {
+			c.logHit(ctx, "on-behalf-of", scopes, at)
+			if refreshDue(at.RefreshOn, now) {
+				c.refreshOnBehalfOf(ctx, ep, assertion, hash, scopes, fold, at.RefreshOn, now)
+			}
+			r := Result{Token: tokenFromCache(at), FromCache: true}
+			if withIDToken {
+				c.cachedIDToken(ctx, ep, hash, &r)
+			}
+			return r, nil
+		}
+	}
+	scopes = slices.Clone(scopes) // the flight may outlive a caller that gives up
+	key := flightKey("obo", hash, ep.environment, a.tenant, scopes, fold, cc.claims, cc.forceRefresh)
+	return c.flights.do(ctx, key, func(ctx context.Context) (Result, error) {
+		return c.fetchOnBehalfOf(ctx, ep, assertion, hash, scopes, cc.claims)
+	})
+}
+
+// refreshOnBehalfOf starts a background refresh of an on-behalf-of token
+// past its RefreshOn.
+func (c *Confidential) refreshOnBehalfOf(ctx context.Context, ep *endpoints, assertion, hash string, scopes []string, fold bool, refreshOn, now time.Time) {
+	scopes = slices.Clone(scopes)
+	c.refreshIfDue(ctx, refreshOn, now,
+		func() string { return flightKey("obo", hash, ep.environment, ep.authority.tenant, scopes, fold, "", false) },
+		func(ctx context.Context) (Result, error) {
+			return c.fetchOnBehalfOf(ctx, ep, assertion, hash, scopes, "")
+		})
+}
+
+// cachedIDToken adds the cached ID token of an assertion, its claims and
+// the account they describe, to r.
+func (c *Confidential) cachedIDToken(ctx context.Context, ep *endpoints, hash string, r *Result) {
+	idt, ok := c.cache.IDToken(ctx, cache.IDTokenQuery{
+		Environment: ep.environment, Realm: ep.authority.tenant, ClientID: c.clientID, UserAssertionHash: hash,
+	})
+	if !ok {
+		return
+	}
+	claims, err := jwtClaims(idt.Secret)
+	if err != nil {
+		c.log.debug(ctx, "flow: the cached ID token cannot be read", slog.String("error", err.Error()))
+		return
+	}
+	r.IDToken, r.IDTokenClaims = idt.Secret, claims
+	r.Account = newAccount(ep, oauth.ClientInfo{}, claims)
+	if idt.HomeAccountID != "" {
+		r.Account.HomeAccountID = idt.HomeAccountID
+	}
+}
+
+// fetchOnBehalfOf gets an on-behalf-of token from the authority: by the
+// assertion's cached refresh token if there is one and the authority
+// takes it, else by the on-behalf-of grant; and caches it.
+func (c *Confidential) fetchOnBehalfOf(ctx context.Context, ep *endpoints, assertion, hash string, scopes []string, claims string) (Result, error) {
+	start := time.Now()
+	merged, err := c.claimsFor(claims)
+	if err != nil {
+		return Result{}, err
+	}
+	userScopes := oauth.UserScopes(scopes, c.cfg.excludeScopes)
+	if rt, ok := c.cache.RefreshToken(ctx, cache.RefreshTokenQuery{
+		Environment: ep.environment, ClientID: c.clientID, UserAssertionHash: hash,
+	}); ok {
+		c.log.debug(ctx, "flow: on-behalf-of: redeeming the assertion's refresh token",
+			slog.Any("scopes", userScopes), slog.String("authority", ep.authority.String()), slog.Bool("claims", claims != ""))
+		tok, err := c.redeem(ctx, tokenRequest{
+			endpoints: ep,
+			form:      oauth.RefreshTokenForm(c.clientID, userScopes, rt.Secret, merged),
+			cred:      c.cred,
+		})
+		if err == nil {
+			return c.onBehalfOfResult(ctx, ep, hash, scopes, tok, start), nil
+		}
+		var fe *Error
+		if !errors.As(err, &fe) {
+			return Result{}, fmt.Errorf("flow: on-behalf-of: refresh token: %w", err)
+		}
+		c.log.debug(ctx, "flow: on-behalf-of: the refresh token was rejected; using the on-behalf-of grant",
+			slog.String("error", fe.Code), slog.String("suberror", fe.Suberror))
+	}
+	c.log.debug(ctx, "flow: on-behalf-of: asking the authority",
+		slog.Any("scopes", userScopes), slog.String("authority", ep.authority.String()), slog.Bool("claims", claims != ""))
+	tok, err := c.redeem(ctx, tokenRequest{
+		endpoints: ep,
+		form:      oauth.OnBehalfOfForm(c.clientID, userScopes, assertion, merged),
+		cred:      c.cred,
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("flow: on-behalf-of: %w", err)
+	}
+	return c.onBehalfOfResult(ctx, ep, hash, scopes, tok, start), nil
+}
+
+// onBehalfOfResult caches an on-behalf-of response under the assertion's
+// hash and returns it as a Result.
+func (c *Confidential) onBehalfOfResult(ctx context.Context, ep *endpoints, hash string, scopes []string, tok *oauth.TokenResponse, start time.Time) Result {
+	r := Result{Token: tokenFromResponse(tok, scopes), IDToken: tok.IDToken}
+	if tok.IDToken != "" {
+		claims, err := jwtClaims(tok.IDToken)
+		if err != nil {
+			c.log.debug(ctx, "flow: the ID token cannot be read; the result has no claims", slog.String("error", err.Error()))
+		}
+		r.IDTokenClaims = claims
+	}
+	r.Account = newAccount(ep, tok.ClientInfo, r.IDTokenClaims)
+	resp := cache.Response{
+		Environment:       ep.environment,
+		Realm:             ep.authority.tenant,
+		ClientID:          c.clientID,
+		HomeAccountID:     r.Account.HomeAccountID,
+		UserAssertionHash: hash,
+		Scopes:            cachedScopes(tok.Scopes(), scopes),
+		AccessToken:       tok.AccessToken,
+		TokenType:         tok.TokenType,
+		ExpiresOn:         tok.ExpiresOn,
+		ExtendedExpiresOn: tok.ExtExpiresOn,
+		RefreshOn:         tok.RefreshOn,
+		RefreshToken:      tok.RefreshToken,
+		FamilyID:          tok.FamilyID,
+		IDToken:           tok.IDToken,
+	}
+	if !r.Account.IsZero() {
+		ca := r.Account.cacheAccount()
+		ca.ClientInfo = tok.RawClientInfo
+		resp.Account = &ca
+	}
+	c.store(ctx, resp, c.cfg.clock())
+	c.log.debug(ctx, "flow: on-behalf-of: token cached",
+		slog.Any("scopes", resp.Scopes), slog.Bool("refresh_token", tok.RefreshToken != ""),
+		slog.Time("expires_on", tok.ExpiresOn), slog.Duration("elapsed", time.Since(start)),
+		c.log.pii("username", r.Account.Username), c.log.pii("oid", r.Account.LocalAccountID))
+	return r
+}

@@ -1,0 +1,111 @@
+package flow
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bearerhttp/bearer"
+)
+
+// Result is what every AcquireToken… call returns: the access token and
+// what is known of it, and for user flows the ID token and the account.
+//
+// Its String, GoString, Format and LogValue methods never show the access
+// token or the ID token, nor personal data (claim values, usernames):
+// printing or logging a Result is safe.
+type Result struct {
+	// Token is the access token, its type, expiry, proactive refresh
+	// time and granted scopes.
+	bearer.Token
+	// IDToken is the raw ID token of a user flow, when the authority sent
+	// one (the openid scope); empty for client credentials. It is a
+	// secret.
+	IDToken string
+	// IDTokenClaims are the ID token's claims, decoded without checking
+	// its signature (it came from the token endpoint over TLS); nil
+	// without an ID token. Numbers are float64. Treat it as read-only.
+	IDTokenClaims map[string]any
+	// Account is the signed-in user (or the user an on-behalf-of token
+	// acts for); the zero Account for client credentials.
+	Account Account
+	// FromCache reports whether the token came from the cache rather
+	// than from the authority.
+	FromCache bool
+}
+
+// redactedResult has Result's fields as String shows them.
+type redactedResult struct {
+	AccessToken   string
+	TokenType     string
+	ExpiresOn     time.Time
+	RefreshOn     time.Time
+	Scopes        []string
+	IDToken       string
+	IDTokenClaims string
+	Account       Account
+	FromCache     bool
+}
+
+func (r Result) redacted() redactedResult {
+	return redactedResult{
+		AccessToken:   hide(r.AccessToken),
+		TokenType:     r.TokenType,
+		ExpiresOn:     r.ExpiresOn,
+		RefreshOn:     r.RefreshOn,
+		Scopes:        r.Scopes,
+		IDToken:       hide(r.IDToken),
+		IDTokenClaims: claimNames(r.IDTokenClaims),
+		Account:       r.Account,
+		FromCache:     r.FromCache,
+	}
+}
+
+// hide stands for a secret: REDACTED, or "" when there is none.
+func hide(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "REDACTED"
+}
+
+// claimNames lists the names of claims, sorted, without their values.
+func claimNames(claims map[string]any) string {
+	if claims == nil {
+		return ""
+	}
+	return "[" + strings.Join(slices.Sorted(maps.Keys(claims)), " ") + "]"
+}
+
+// String returns r's fields with the tokens redacted, the ID token's
+// claims by name only and the account without personal data.
+func (r Result) String() string { return fmt.Sprintf("%+v", r.redacted()) }
+
+// GoString is String, for %#v.
+func (r Result) GoString() string { return "flow.Result" + r.String() }
+
+// Format formats r like a struct for every verb and flag, with the access
+// token and ID token replaced by REDACTED.
+func (r Result) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		fmt.Fprint(f, r.GoString())
+		return
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), r.redacted())
+}
+
+// LogValue presents r to log/slog without its tokens or personal data.
+func (r Result) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("token_type", r.TokenType),
+		slog.Time("expires_on", r.ExpiresOn),
+		slog.Time("refresh_on", r.RefreshOn),
+		slog.Any("scopes", r.Scopes),
+		slog.Bool("id_token", r.IDToken != ""),
+		slog.Bool("from_cache", r.FromCache),
+		slog.Any("account", r.Account),
+	)
+}
