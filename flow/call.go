@@ -20,7 +20,7 @@ type core struct {
 	cfg       *config
 	log       logger
 	wire      *oauth.Client
-	authority authority // the application's authority
+	authority authority  // the application's authority
 	static    *endpoints // its endpoints when known without discovery, else nil
 	resolver  *resolver
 	regions   *regions

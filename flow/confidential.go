@@ -141,7 +141,9 @@ func (c *Confidential) forClient(ctx context.Context, scopes []string, cc callCo
 func (c *Confidential) refreshForClient(ctx context.Context, ep *endpoints, scopes []string, fold bool, refreshOn, now time.Time) {
 	scopes = slices.Clone(scopes) // the caller's slice may change once it returns
 	c.refreshIfDue(ctx, refreshOn, now,
-		func() string { return flightKey("client", "", ep.environment, ep.authority.tenant, scopes, fold, "", false) },
+		func() string {
+			return flightKey("client", "", ep.environment, ep.authority.tenant, scopes, fold, "", false)
+		},
 		func(ctx context.Context) (Result, error) { return c.fetchForClient(ctx, ep, scopes, "") })
 }
 

@@ -116,7 +116,9 @@ func (c *Confidential) onBehalfOf(ctx context.Context, assertion string, scopes 
 func (c *Confidential) refreshOnBehalfOf(ctx context.Context, ep *endpoints, assertion, hash string, scopes []string, fold bool, refreshOn, now time.Time) {
 	scopes = slices.Clone(scopes)
 	c.refreshIfDue(ctx, refreshOn, now,
-		func() string { return flightKey("obo", hash, ep.environment, ep.authority.tenant, scopes, fold, "", false) },
+		func() string {
+			return flightKey("obo", hash, ep.environment, ep.authority.tenant, scopes, fold, "", false)
+		},
 		func(ctx context.Context) (Result, error) {
 			return c.fetchOnBehalfOf(ctx, ep, assertion, hash, scopes, "")
 		})
