@@ -37,8 +37,8 @@ type Account struct {
 	// authorities that send no client_info.
 	HomeAccountID string
 	// Environment is the authority host the account signed in at, as the
-	// cache records it (login.microsoftonline.com's cloud is cached as
-	// login.windows.net, as MSAL does).
+	// cache records it (such as login.microsoftonline.com). The cache
+	// treats every alias of a cloud's host as the same environment.
 	Environment string
 	// TenantID is the tenant the account signed in to (the ID token's
 	// tid; the MSAL cache calls it realm).

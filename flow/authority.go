@@ -316,8 +316,11 @@ type endpoints struct {
 	// token_endpoint_auth_signing_alg_values_supported.
 	authMethods, signingAlgs []string
 	// environment is the host tokens from this authority are cached
-	// under (entra.CacheEnvironment of the host, or the preferred cache
-	// host instance discovery named).
+	// under: the authority's host, lower-cased, without port, as MSAL Go
+	// and MSAL Python write it (the cache finds every alias of a known
+	// cloud's hosts); for a host instance discovery vouched for, the
+	// preferred cache host it named, so that the aliases it listed share
+	// entries.
 	environment string
 	// discovered is true when the fields come from a discovery document.
 	discovered bool
@@ -328,7 +331,7 @@ type endpoints struct {
 // Discovered authorities (unknown Entra hosts, OIDC) give false.
 func (a authority) staticEndpoints() (*endpoints, bool) {
 	base := a.String()
-	e := &endpoints{authority: a, environment: entra.CacheEnvironment(a.hostname())}
+	e := &endpoints{authority: a, environment: strings.ToLower(a.hostname())}
 	switch {
 	case a.known(), a.kind == kindCIAM:
 		e.authorization = base + "/oauth2/v2.0/authorize"
