@@ -1,0 +1,218 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/bearerhttp/bearer"
+	"github.com/bearerhttp/bearer/authtest"
+	"github.com/bearerhttp/bearer/challenge"
+	"github.com/bearerhttp/bearer/credential"
+)
+
+func TestClientSourceTranslatesRequests(t *testing.T) {
+	srv, app := newDaemon(t, WithCapabilities("cp1"))
+	src := app.ClientSource()
+	scopes := []string{graphDefault}
+	first, err := src.Token(bg(), bearer.TokenRequest{Scopes: scopes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := src.Token(bg(), bearer.TokenRequest{Scopes: scopes}); again.AccessToken != first.AccessToken || srv.TokenRequests() != 1 {
+		t.Error("the source does not cache")
+	}
+	if r, _ := app.AcquireTokenForClient(bg(), scopes); r.AccessToken != first.AccessToken {
+		t.Error("the source and AcquireTokenForClient do not share the cache")
+	}
+	forced, err := src.Token(bg(), bearer.TokenRequest{Scopes: scopes, ForceRefresh: true})
+	if err != nil || forced.AccessToken == first.AccessToken {
+		t.Errorf("ForceRefresh: %v", err)
+	}
+	other, err := src.Token(bg(), bearer.TokenRequest{Scopes: scopes, TenantID: "fabrikam.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := srv.Verify(other.AccessToken); c["tid"] != srv.TenantID("fabrikam.com") {
+		t.Errorf("TenantID: tid %v", c["tid"])
+	}
+	const claims = `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
+	withClaims, err := src.Token(bg(), bearer.TokenRequest{Scopes: scopes, Claims: claims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := srv.RequestsTo(authtest.EndpointToken)
+	if f := reqs[len(reqs)-1].Form.Get("claims"); !contains(f, `"acrs":{"essential":true,"value":"c1"}`, `"xms_cc":{"values":["cp1"]}`) {
+		t.Errorf("claims form field %s", f)
+	}
+	if c, _ := srv.Verify(withClaims.AccessToken); c["acrs"] == nil {
+		t.Errorf("the token has no acrs: %v", c)
+	}
+	if _, err := src.Token(bg(), bearer.TokenRequest{}); !errors.Is(err, ErrNoScopes) {
+		t.Errorf("no scopes: %v", err)
+	}
+}
+
+func TestSourcesRefuseStepUp(t *testing.T) {
+	m := newMiddleTier(t, authtest.Client{})
+	app := m.app(t)
+	cs, err := challenge.Parse(`Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="urn:gold", max_age="600"`)
+	if err != nil || !cs[0].IsStepUp() {
+		t.Fatal(cs, err)
+	}
+	req := bearer.TokenRequest{Scopes: downstreamRead, Challenge: &cs[0]}
+	ctx := ContextWithUserAssertion(bg(), m.assertion(aliceName))
+	for name, src := range map[string]bearer.TokenSource{"client": app.ClientSource(), "on_behalf_of": app.OnBehalfOfSource()} {
+		_, err := src.Token(ctx, req)
+		if !errors.Is(err, ErrInteractionRequired) || !errors.Is(err, bearer.ErrInteractionRequired) || !strings.Contains(err.Error(), "urn:gold") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if n := m.srv.TokenRequests(); n != 0 {
+		t.Errorf("%d token requests for a step-up", n)
+	}
+	cae, _ := challenge.Parse(`Bearer error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZSwidmFsdWUiOiIxIn19fQ=="`)
+	if _, err := app.OnBehalfOfSource().Token(ctx, bearer.TokenRequest{Scopes: downstreamRead, Challenge: &cae[0],
+		Claims: `{"access_token":{"nbf":{"essential":true,"value":"1"}}}`}); err != nil {
+		t.Errorf("a claims challenge: %v", err)
+	}
+}
+
+func TestOnBehalfOfSourceNeedsAnAssertion(t *testing.T) {
+	m := newMiddleTier(t, authtest.Client{})
+	app := m.app(t)
+	src := app.OnBehalfOfSource()
+	for name, ctx := range map[string]context.Context{"none": bg(), "empty": ContextWithUserAssertion(bg(), "")} {
+		if _, err := src.Token(ctx, bearer.TokenRequest{Scopes: downstreamRead}); !errors.Is(err, ErrNoUserAssertion) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if got, ok := UserAssertionFromContext(ContextWithUserAssertion(bg(), "tok")); got != "tok" || !ok {
+		t.Errorf("UserAssertionFromContext = %q, %v", got, ok)
+	}
+	if n := len(m.srv.Requests()); n != 0 {
+		t.Errorf("%d requests without an assertion", n)
+	}
+}
+
+// TestTransportRecoversFromCAE wires ClientSource to bearer.Transport in
+// front of authtest's Graph, revokes the application's tokens, and checks
+// that the transport gets a new token with the challenge's claims (merged
+// with the cp1 capability) and the request succeeds.
+func TestTransportRecoversFromCAE(t *testing.T) {
+	srv, app := newDaemon(t, WithCapabilities("cp1"))
+	hc := &http.Client{Transport: &bearer.Transport{Source: app.ClientSource(), Scopes: []string{graphDefault}, Base: srv.Transport()}}
+	get := func() (int, string) {
+		t.Helper()
+		resp, err := hc.Get("https://graph.microsoft.com/v1.0/users")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, body := get(); status != 200 || !strings.Contains(body, `"value"`) {
+		t.Fatalf("first request: %d %s", status, body)
+	}
+	srv.Revoke(daemonID)
+	if status, body := get(); status != 200 {
+		t.Fatalf("after the revocation: %d %s", status, body)
+	}
+	reqs := srv.RequestsTo(authtest.EndpointToken)
+	if len(reqs) != 2 {
+		t.Fatalf("%d token requests, want 2", len(reqs))
+	}
+	var claims map[string]map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(reqs[1].Form.Get("claims")), &claims); err != nil {
+		t.Fatalf("claims %q: %v", reqs[1].Form.Get("claims"), err)
+	}
+	if claims["access_token"]["nbf"] == nil || string(claims["access_token"]["xms_cc"]) != `{"values":["cp1"]}` {
+		t.Errorf("the token request's claims %s lack the challenge's nbf or cp1", reqs[1].Form.Get("claims"))
+	}
+	res := srv.RequestsTo(authtest.EndpointResource)
+	if len(res) != 3 || res[1].Status != 401 || res[2].Status != 200 {
+		t.Errorf("resource requests: %v", res)
+	}
+	if status, _ := get(); status != 200 || srv.TokenRequests() != 2 {
+		t.Errorf("the new token was not cached: %d token requests", srv.TokenRequests())
+	}
+}
+
+// TestTransportOnBehalfOfServesEveryUser sends requests of two users
+// through one transport whose source is OnBehalfOfSource.
+func TestTransportOnBehalfOfServesEveryUser(t *testing.T) {
+	m := newMiddleTier(t, authtest.Client{})
+	app := m.app(t)
+	hc := &http.Client{Transport: &bearer.Transport{Source: app.OnBehalfOfSource(), Scopes: []string{"User.Read"}, Base: m.srv.Transport()}}
+	for range 2 {
+		for _, user := range []string{aliceName, bobName} {
+			ctx := ContextWithUserAssertion(bg(), m.assertion(user))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://graph.microsoft.com/v1.0/me", nil)
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var me struct{ UserPrincipalName string }
+			err = json.NewDecoder(resp.Body).Decode(&me)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 || me.UserPrincipalName != user {
+				t.Errorf("%s: %d %+v %v", user, resp.StatusCode, me, err)
+			}
+		}
+	}
+	// Each round used new assertions (new tokens from the front end), so
+	// each call was an on-behalf-of request of its own.
+	if n := m.srv.TokenRequests(); n != 4 {
+		t.Errorf("%d token requests, want 4", n)
+	}
+}
+
+// BenchmarkClientSourceCached is the cost of a token from ClientSource's
+// cache, what a bearer.Transport pays on every request.
+func BenchmarkClientSourceCached(b *testing.B) {
+	srv := authtest.NewTLSServer(b)
+	srv.AddClient(authtest.Client{ID: daemonID, Secret: daemonSecret})
+	app := mustConfidential(b, daemonID, credential.Secret(daemonSecret), WithAuthority(srv.Authority("contoso.com")), WithHTTPClient(srv.Client()))
+	src := app.ClientSource()
+	req := bearer.TokenRequest{Scopes: []string{graphDefault}}
+	if _, err := src.Token(bg(), req); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := src.Token(bg(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n := srv.TokenRequests(); n != 1 {
+		b.Errorf("%d token requests", n)
+	}
+}
+
+// BenchmarkOnBehalfOfSourceCached is the cost of an on-behalf-of token
+// from the cache (hashing the assertion included).
+func BenchmarkOnBehalfOfSourceCached(b *testing.B) {
+	srv := authtest.NewTLSServer(b)
+	srv.AddUser(authtest.User{Username: aliceName})
+	srv.AddClient(authtest.Client{ID: middleID, Secret: middleSecret})
+	srv.AddAPI(authtest.API{Audience: middleAPI, AppID: middleID, Scopes: []string{"access"}})
+	srv.AddAPI(authtest.API{Audience: downstreamAPI, Scopes: []string{"read"}})
+	app := mustConfidential(b, middleID, credential.Secret(middleSecret), WithAuthority(srv.Authority("contoso.com")), WithHTTPClient(srv.Client()))
+	ctx := ContextWithUserAssertion(bg(), srv.IssueAccessToken(authtest.AccessTokenSpec{Audience: middleAPI, Scopes: []string{"access"}, Subject: aliceName}))
+	src := app.OnBehalfOfSource()
+	req := bearer.TokenRequest{Scopes: downstreamRead}
+	if _, err := src.Token(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := src.Token(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
