@@ -37,6 +37,9 @@ type app struct {
 	bgMu      sync.Mutex
 	bgBackoff map[string]refreshBackoff // by flight key, after failures
 
+	// keys are the authority's signing keys, for the web API middleware.
+	keys keySet
+
 	// onRefreshed, when set (by tests), is called when a background
 	// refresh ends.
 	onRefreshed func(key string, err error)
@@ -57,7 +60,9 @@ func newApp(clientID string, cfg *config) (*app, error) {
 	if ch == nil {
 		ch = cache.New()
 	}
-	return &app{core: c, cache: ch, bgBackoff: make(map[string]refreshBackoff)}, nil
+	a := &app{core: c, cache: ch, bgBackoff: make(map[string]refreshBackoff)}
+	a.keys.app = a
+	return a, nil
 }
 
 // caseInsensitive reports whether scopes are matched case-insensitively

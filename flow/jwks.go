@@ -22,6 +22,10 @@ const (
 	// jwksTTL is how long fetched keys are used before they are fetched
 	// again.
 	jwksTTL = 24 * time.Hour
+	// jwksRetryAfterFailure is how long, after a failed fetch, a web API
+	// that holds no keys answers at once that the keys are unavailable,
+	// rather than asking the failing authority on every request.
+	jwksRetryAfterFailure = 5 * time.Second
 )
 
 // errUnknownKey is the error for a kid that the authority's key set does
@@ -47,6 +51,7 @@ type keySet struct {
 	set         jwk.Set   // nil until fetched
 	fetchedAt   time.Time // when set was fetched
 	attemptedAt time.Time // when a fetch was last tried, successful or not
+	failedAt    time.Time // when the last fetch failed, zero after a success
 }
 
 // key returns the RSA key kid of the key set at jwksURL: from the kept
@@ -63,7 +68,11 @@ func (k *keySet) key(ctx context.Context, jwksURL, kid string) (jwk.Key, error) 
 	set := k.set
 	fresh := same && within(k.fetchedAt, jwksTTL)
 	mayFetch := k.url != jwksURL || !within(k.attemptedAt, jwksRefetchAfter)
+	failedLately := k.url == jwksURL && within(k.failedAt, jwksRetryAfterFailure)
 	k.mu.Unlock()
+	if !same && failedLately {
+		return nil, fmt.Errorf("%w: %s: the last read failed less than %s ago", errKeysUnavailable, jwksURL, jwksRetryAfterFailure)
+	}
 	var kept jwk.Key
 	if same {
 		key, ok := rsaKey(set, kid)
@@ -99,20 +108,23 @@ func (k *keySet) fetch(ctx context.Context, jwksURL string) (jwk.Set, error) {
 		k.mu.Lock()
 		k.url, k.attemptedAt = jwksURL, now
 		k.mu.Unlock()
-		body, err := k.app.wire.Get(ctx, jwksURL, nil, false)
-		if err != nil {
-			err = fmt.Errorf("%w: %s: %w", errKeysUnavailable, jwksURL, errorFromResponse(err))
+		failed := func(err error) (any, error) {
+			k.mu.Lock()
+			k.failedAt = now
+			k.mu.Unlock()
 			k.app.log.debug(ctx, "flow: web API: reading the signing keys failed", slog.String("error", err.Error()))
 			return nil, err
+		}
+		body, err := k.app.wire.Get(ctx, jwksURL, nil, false)
+		if err != nil {
+			return failed(fmt.Errorf("%w: %s: %w", errKeysUnavailable, jwksURL, errorFromResponse(err)))
 		}
 		set, err := jwk.Parse(body)
 		if err != nil {
-			err = fmt.Errorf("%w: %s: not a JSON Web Key Set", errKeysUnavailable, jwksURL)
-			k.app.log.debug(ctx, "flow: web API: reading the signing keys failed", slog.String("error", err.Error()))
-			return nil, err
+			return failed(fmt.Errorf("%w: %s: not a JSON Web Key Set", errKeysUnavailable, jwksURL))
 		}
 		k.mu.Lock()
-		k.set, k.fetchedAt = set, now
+		k.set, k.fetchedAt, k.failedAt = set, now, time.Time{}
 		k.mu.Unlock()
 		k.app.log.debug(ctx, "flow: web API: signing keys read",
 			slog.String("jwks_uri", jwksURL), slog.Int("keys", set.Len()), slog.Duration("elapsed", time.Since(start)))

@@ -34,7 +34,6 @@ type tokenValidator struct {
 	tenants   []string // allowed tenant IDs; empty means any
 	issuers   []string // accepted besides the authority's, {tenantid} templates allowed
 	skew      time.Duration
-	keys      keySet
 }
 
 // jwsHeader is the protected header of a compact JWS, the fields checked.
@@ -80,7 +79,7 @@ func (v *tokenValidator) validate(ctx context.Context, token string) (map[string
 	if md.jwks == "" {
 		return nil, fmt.Errorf("%w: the authority's discovery document has no jwks_uri", errKeysUnavailable)
 	}
-	key, err := v.keys.key(ctx, md.jwks, h.Kid)
+	key, err := v.app.keys.key(ctx, md.jwks, h.Kid)
 	if err != nil {
 		if errors.Is(err, errUnknownKey) {
 			return nil, invalidToken("the token's signing key (kid) is not one of the authority's published keys")

@@ -134,7 +134,6 @@ func (c *Confidential) Middleware(next http.Handler, opts ...MiddlewareOption) h
 		issuers:   cfg.issuers,
 		skew:      cfg.skew,
 	}
-	m.v.keys.app = c.app
 	return m
 }
 
