@@ -187,7 +187,7 @@ func (c *Confidential) fetchForClient(ctx context.Context, ep *endpoints, scopes
 		cred:      c.cred,
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("flow: client credentials: %w", err)
+		return Result{}, err
 	}
 	c.store(ctx, cache.Response{
 		Environment:       ep.environment,

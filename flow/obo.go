@@ -3,7 +3,6 @@ package flow
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -170,7 +169,7 @@ func (c *Confidential) fetchOnBehalfOf(ctx context.Context, ep *endpoints, asser
 		}
 		var fe *Error
 		if !errors.As(err, &fe) {
-			return Result{}, fmt.Errorf("flow: on-behalf-of: refresh token: %w", err)
+			return Result{}, err
 		}
 		c.log.debug(ctx, "flow: on-behalf-of: the refresh token was rejected; using the on-behalf-of grant",
 			slog.String("error", fe.Code), slog.String("suberror", fe.Suberror))
@@ -183,7 +182,7 @@ func (c *Confidential) fetchOnBehalfOf(ctx context.Context, ep *endpoints, asser
 		cred:      c.cred,
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("flow: on-behalf-of: %w", err)
+		return Result{}, err
 	}
 	return c.onBehalfOfResult(ctx, ep, hash, scopes, tok, start), nil
 }
