@@ -27,8 +27,12 @@ const (
 )
 
 // app is what the applications share above the core: the token cache,
-// the coalescing of identical acquisitions and the proactive refresh of
-// tokens past their RefreshOn. It is safe for concurrent use.
+// the coalescing of identical acquisitions, the proactive refresh of
+// tokens past their RefreshOn, the accounts, and the signing keys of the
+// web API middleware. The user flows shared by Confidential and the
+// coming Public (AcquireTokenSilent, AccountSource, the refresh token
+// grant) belong here, beside accounts and removeAccount. It is safe for
+// concurrent use.
 type app struct {
 	*core
 	cache   *cache.Cache

@@ -3,16 +3,46 @@
 // PublicClientApplication do, and hands them to [bearer.Transport] as
 // [bearer.TokenSource] values.
 //
-// Applications are configured with [Option] values (WithAuthority,
-// WithRegion, WithCapabilities…) and each call with [CallOption] values
-// (Claims, Tenant, ForceRefresh…).
+// # Applications
 //
-// Authorities: Entra's public and sovereign clouds, with a tenant ID or
-// domain or common / organizations / consumers; Azure AD B2C; Entra
-// External ID (CIAM); ADFS; and any OpenID Connect authority. The
-// endpoints of Entra's known hosts, B2C, External ID and ADFS are computed
-// without a network round trip; other authorities are discovered once and
-// cached.
+// A [Confidential] application holds a credential (package credential: a
+// secret, a certificate, an assertion). It gets tokens for itself
+// ([Confidential.AcquireTokenForClient], the client credentials grant)
+// and, in a web API, for the users calling it
+// ([Confidential.AcquireTokenOnBehalfOf]). Applications are configured
+// with [Option] values (WithAuthority, WithRegion, WithCapabilities…) and
+// each call with [CallOption] values (Claims, Tenant, ForceRefresh…).
+// Every AcquireToken… call returns a [Result].
+//
+// # Sources
+//
+// [Confidential.ClientSource] and [Confidential.OnBehalfOfSource] are
+// [bearer.TokenSource] values: give one to a [bearer.Transport] and every
+// request it sends carries a token, renewed when a resource answers with
+// a claims challenge. On-behalf-of tokens follow the user's assertion in
+// each request's context ([ContextWithUserAssertion]), so one transport
+// serves every caller of a web API; [Confidential.Middleware] validates
+// the callers' tokens and puts them there.
+//
+// # Caching
+//
+// Tokens are kept in a [cache.Cache] (in memory unless [WithCache] gives
+// one that persists), partitioned per identity: the application and
+// tenant for its own tokens, a hash of the user's assertion for
+// on-behalf-of tokens. A cached token is served until the last min(5 min,
+// lifetime/10) of its life, and refreshed in the background past the
+// authority's refresh_in; concurrent identical calls share one request.
+// Claims and ForceRefresh skip the cache's read, not its write.
+//
+// # Authorities
+//
+// Entra's public and sovereign clouds, with a tenant ID or domain or
+// common / organizations / consumers; Azure AD B2C; Entra External ID
+// (CIAM); ADFS; and any OpenID Connect authority. The endpoints of
+// Entra's known hosts, B2C, External ID and ADFS are computed without a
+// network round trip; other authorities are discovered once and cached.
+//
+// # Errors
 //
 // Calls to the authority are retried on connection errors and on 429,
 // 500, 502, 503 and 504 (at most twice, honouring Retry-After within the
@@ -20,6 +50,11 @@
 // response is an [*Error]; one that only a signed-in user can resolve
 // matches [ErrInteractionRequired].
 //
-// Nothing is logged or put in an error that is a secret: no client
-// secret, assertion, token, authorization code or password.
+// # Logging
+//
+// [WithLogger] receives debug records of what was asked, from where,
+// cache hits and misses, retries and timings. Nothing is logged, put in
+// an error or printed by a value's String that is a secret: no client
+// secret, assertion, token, authorization code or password. [WithPII]
+// adds usernames and object IDs.
 package flow

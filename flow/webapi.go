@@ -99,6 +99,9 @@ func TokenClaimsFromContext(ctx context.Context) (map[string]any, bool) {
 // is refused. The validated claims are in the context too
 // ([TokenClaimsFromContext]).
 //
+// The keys and the discovery document are the application's: every
+// middleware of one application shares them.
+//
 // Requests that do not pass get an RFC 6750 answer, and next never sees
 // them:
 //
