@@ -254,3 +254,17 @@ func dumpAccount(a Account) string {
 	type plain Account
 	return fmt.Sprintf("%+v", plain(a))
 }
+
+// TestOnBehalfOfIgnoresTheRegion checks that on-behalf-of requests go to
+// the global host when a region is configured: regional endpoints serve
+// client credentials only (authtest refuses other grants there).
+func TestOnBehalfOfIgnoresTheRegion(t *testing.T) {
+	m := newMiddleTier(t, authtest.Client{})
+	app := m.app(t, WithRegion("westus2"))
+	if _, err := app.AcquireTokenOnBehalfOf(bg(), m.assertion(aliceName), downstreamRead); err != nil {
+		t.Fatal(err)
+	}
+	if h := m.srv.RequestsTo(authtest.EndpointToken)[0].Host; h != "login.microsoftonline.com" {
+		t.Errorf("the on-behalf-of request went to %s", h)
+	}
+}

@@ -216,3 +216,25 @@ func BenchmarkOnBehalfOfSourceCached(b *testing.B) {
 		}
 	}
 }
+
+// TestTransportStepUpNeedsAUser checks that a step-up challenge reaches
+// the caller of a transport whose source is ClientSource as a
+// *bearer.ChallengeError wrapping ErrInteractionRequired, with no token
+// request for it.
+func TestTransportStepUpNeedsAUser(t *testing.T) {
+	srv, app := newDaemon(t)
+	srv.RequireACR("/v1.0/", "urn:gold", 0)
+	hc := &http.Client{Transport: &bearer.Transport{Source: app.ClientSource(), Scopes: []string{graphDefault}, Base: srv.Transport()}}
+	resp, err := hc.Get("https://graph.microsoft.com/v1.0/users")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("status %d, want an error", resp.StatusCode)
+	}
+	var ce *bearer.ChallengeError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrInteractionRequired) || !ce.Challenge.IsStepUp() || ce.StatusCode != 401 {
+		t.Errorf("err = %v", err)
+	}
+	if n := srv.TokenRequests(); n != 1 {
+		t.Errorf("%d token requests, want 1 (none for the step-up)", n)
+	}
+}
