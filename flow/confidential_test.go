@@ -183,6 +183,19 @@ func TestAcquireTokenForClientNeedsATenant(t *testing.T) {
 		if claims["tid"] != srv.TenantID("fabrikam.com") {
 			t.Errorf("tid %v, want fabrikam.com's", claims["tid"])
 		}
+		r, err = app.AcquireTokenForClient(bg(), []string{graphDefault}, Authority("https://login.microsoftonline.com/northwind.com"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if claims, _ := srv.Verify(r.AccessToken); claims["tid"] != srv.TenantID("northwind.com") {
+			t.Errorf("Authority: tid %v, want northwind.com's", claims["tid"])
+		}
+		if _, err := app.AcquireTokenForClient(bg(), []string{graphDefault}, Authority("https://login.microsoftonline.com/common")); !errors.Is(err, ErrTenantRequired) {
+			t.Errorf("Authority(common): %v", err)
+		}
+		if _, err := app.AcquireTokenForClient(bg(), []string{graphDefault}, Authority(srv.ADFSAuthority())); !errors.Is(err, ErrInvalidAuthority) {
+			t.Errorf("Authority of another kind: %v", err)
+		}
 	})
 	t.Run("no_scopes", func(t *testing.T) {
 		app := mustConfidential(t, daemonID, credential.Secret(daemonSecret), WithAuthority(srv.Authority("contoso.com")), WithHTTPClient(srv.Client()))
