@@ -69,7 +69,7 @@ func newApp(clientID string, cfg *config) (*app, error) {
 	return a, nil
 }
 
-// caseInsensitive reports whether scopes are matched case-insensitively
+// caseInsensitiveScopes reports whether scopes are matched case-insensitively
 // for a: for Microsoft's authorities (Entra's rule), not for other OpenID
 // Connect authorities (RFC 6749).
 func (a authority) caseInsensitiveScopes() bool { return a.kind != kindOIDC }

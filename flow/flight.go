@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 )
@@ -78,9 +79,10 @@ func (g *flights) do(ctx context.Context, key string, fn func(context.Context) (
 		panic(f.panicked)
 	}
 	res := f.res
-	// Each waiter gets its own map: a caller that changes its result must
-	// not race with the others.
+	// Each waiter gets its own map and slice: a caller that changes its
+	// result must not race with the others.
 	res.IDTokenClaims = maps.Clone(res.IDTokenClaims)
+	res.Scopes = slices.Clone(res.Scopes)
 	return res, f.err
 }
 
