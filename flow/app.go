@@ -24,6 +24,9 @@ var ErrNoScopes = errors.New("flow: no scopes asked for")
 const (
 	firstRefreshBackoff = 30 * time.Second
 	maxRefreshBackoff   = 5 * time.Minute
+	// maxBackoffEntries is the size from which the backoffs of keys
+	// nobody has asked for lately are forgotten.
+	maxBackoffEntries = 1024
 )
 
 // app is what the applications share above the core: the token cache,
@@ -193,7 +196,18 @@ func (a *app) refreshed(ctx context.Context, key string, err error) {
 		b.failures++
 		wait := firstRefreshBackoff << min(b.failures-1, 10)
 		wait = min(wait, maxRefreshBackoff)
-		b.retryAt = a.cfg.clock().Add(wait)
+		now := a.cfg.clock()
+		b.retryAt = now.Add(wait)
+		if len(a.bgBackoff) >= maxBackoffEntries {
+			// Forget the keys nobody has asked for since their backoff
+			// ended (users gone, assertions expired), so that a web API
+			// serving many users does not grow this map without bound.
+			for k, old := range a.bgBackoff {
+				if now.Sub(old.retryAt) > maxRefreshBackoff {
+					delete(a.bgBackoff, k)
+				}
+			}
+		}
 		a.bgBackoff[key] = b
 		a.log.debug(ctx, "flow: background refresh failed; the cached token keeps serving",
 			slog.Int("failures", b.failures), slog.Duration("retry_after", wait), slog.String("error", err.Error()))

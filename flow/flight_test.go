@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -106,4 +107,32 @@ func TestFlights(t *testing.T) {
 			t.Errorf("outcome %v", err)
 		}
 	})
+}
+
+// TestRefreshBackoffsAreForgotten checks that the backoffs of failed
+// background refreshes do not pile up: past the size bound, the ones
+// whose backoff ended long ago go.
+func TestRefreshBackoffsAreForgotten(t *testing.T) {
+	clk := newClock()
+	cfg, err := newConfig(WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp("cid", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := errors.New("refresh failed")
+	for i := range maxBackoffEntries {
+		a.refreshed(bg(), fmt.Sprint("old", i), fail)
+	}
+	clk.Add(maxRefreshBackoff + firstRefreshBackoff + time.Second)
+	a.refreshed(bg(), "new", fail)
+	if n := len(a.bgBackoff); n != 1 {
+		t.Errorf("%d backoffs kept, want only the new one", n)
+	}
+	a.refreshed(bg(), "new", nil)
+	if len(a.bgBackoff) != 0 {
+		t.Error("a successful refresh kept its backoff")
+	}
 }
