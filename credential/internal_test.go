@@ -72,23 +72,6 @@ func TestAssertionExpiryKeepsTheTokenOutOfErrors(t *testing.T) {
 	}
 }
 
-func TestNewJTI(t *testing.T) {
-	seen := map[string]bool{}
-	for range 1000 {
-		j, err := newJTI()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(j) != 36 || j[14] != '4' || !strings.ContainsRune("89ab", rune(j[19])) {
-			t.Fatalf("jti %q is not a version 4 UUID", j)
-		}
-		if seen[j] {
-			t.Fatalf("jti %q repeated", j)
-		}
-		seen[j] = true
-	}
-}
-
 // TestCertificateValidateAfterExpiry checks that Validate reports a
 // certificate that expired after the credential was made.
 func TestCertificateValidateAfterExpiry(t *testing.T) {

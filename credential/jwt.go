@@ -3,9 +3,7 @@ package credential
 import (
 	"bytes"
 	"crypto"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -16,6 +14,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/cert"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
+
+	"github.com/bearerhttp/bearer/internal/uuid"
 )
 
 // registeredClaims are the claims a client assertion sets itself; client
@@ -56,10 +56,7 @@ func signAssertion(key crypto.Signer, h assertionHeader, req Request, now time.T
 	if err := CheckClientClaims(req.ClientClaims); err != nil {
 		return "", err
 	}
-	jti, err := newJTI()
-	if err != nil {
-		return "", err
-	}
+	jti := uuid.New()
 	claims := make(map[string]any, len(req.ClientClaims)+len(registeredClaims))
 	maps.Copy(claims, req.ClientClaims)
 	claims["aud"] = req.Audience
@@ -106,27 +103,6 @@ func signAssertion(key crypto.Signer, h assertionHeader, req Request, now time.T
 		return "", fmt.Errorf("credential: signing the client assertion with %s: %w", h.alg, err)
 	}
 	return string(signed), nil
-}
-
-// newJTI returns a random (version 4) UUID in its canonical text form.
-func newJTI() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("credential: reading random bytes for jti: %w", err)
-	}
-	b[6] = b[6]&0x0f | 0x40 // version 4
-	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:]), nil
 }
 
 // maxAssertionSize bounds the assertions this package reads from files.

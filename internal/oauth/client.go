@@ -18,8 +18,6 @@ package oauth
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +28,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/bearerhttp/bearer/internal/uuid"
 )
 
 const (
@@ -345,7 +345,7 @@ func (st *call) setHeaders(h http.Header) {
 	if st.req.Bare {
 		return
 	}
-	st.requestID = newUUID()
+	st.requestID = uuid.New()
 	h.Set("x-client-SKU", SKU)
 	h.Set("x-client-Ver", Version())
 	h.Set("x-client-OS", runtime.GOOS)
@@ -452,23 +452,4 @@ func redactURL(u *url.URL) string {
 	c := *u
 	c.RawQuery, c.Fragment, c.RawFragment, c.User = "", "", "", nil
 	return c.String()
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
 }
