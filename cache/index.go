@@ -37,10 +37,10 @@ func (s *shard) init() {
 
 // partition holds one identity's entries.
 type partition struct {
-	id           partID
+	id           partID     // never changes; may be read without the shard lock
 	stamp        uint64     // shard.clock when last pushed to the front
 	newer, older *partition // LRU list
-	hash         uint64
+	hash         uint64     // never changes; may be read without the shard lock
 	chain        *partition // hash chain
 	buckets      *bucket    // its access token buckets, linked by pnext
 	x            *partExtra // refresh tokens, ID tokens, accounts; nil when none
@@ -333,7 +333,11 @@ func (c *Cache) removePartition(s *shard, p *partition) {
 	c.entries.Add(-int64(p.n))
 	c.bytes.Add(-p.size)
 	c.nparts.Add(-1)
-	*p = partition{id: p.id, hash: p.hash, dead: true}
+	// Clear everything but id and hash, which never change after p is
+	// made and are read without the shard lock (to find the shard).
+	p.stamp, p.newer, p.older, p.chain = 0, nil, nil, nil
+	p.buckets, p.x, p.blk = nil, nil, nil
+	p.size, p.n, p.loaded, p.dead = 0, 0, false, true
 }
 
 // dropIfEmpty removes p when it holds nothing and was not read from the
