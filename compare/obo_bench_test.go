@@ -1,0 +1,155 @@
+package compare
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	ourcache "github.com/bearerhttp/bearer/cache"
+	"github.com/bearerhttp/bearer/credential"
+	"github.com/bearerhttp/bearer/flow"
+)
+
+// stubEntra is a loopback HTTPS server answering for
+// login.microsoftonline.com with Entra's instance discovery, OpenID
+// configuration and token responses, and a client that sends every host to
+// it. It checks nothing and signs nothing: BenchmarkCompareOBOCacheGrowth
+// measures the clients' caches over tens of thousands of callers, and
+// authtest, which signs every assertion and token it issues, would make
+// the authority's cost the larger part of the run.
+type stubEntra struct {
+	client *http.Client
+	tokens atomic.Int64
+}
+
+func newStubEntra(tb testing.TB) *stubEntra {
+	tb.Helper()
+	w := newWorld(tb)
+	st := &stubEntra{}
+	srv := w.tls(tb, http.HandlerFunc(st.serve))
+	addr := srv.Listener.Addr().String()
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		},
+		TLSClientConfig: &tls.Config{RootCAs: worldPool},
+	}
+	tb.Cleanup(tr.CloseIdleConnections)
+	st.client = &http.Client{Transport: tr}
+	return st
+}
+
+func (st *stubEntra) serve(w http.ResponseWriter, r *http.Request) {
+	const host = "https://login.microsoftonline.com"
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	tenant, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	switch {
+	case r.URL.Path == "/common/discovery/instance":
+		enc.Encode(map[string]any{
+			"tenant_discovery_endpoint": host + "/" + tenant + "/v2.0/.well-known/openid-configuration",
+			"api-version":               "1.1",
+			"metadata": []map[string]any{{
+				"preferred_network": "login.microsoftonline.com",
+				"preferred_cache":   "login.windows.net",
+				"aliases":           []string{"login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"},
+			}},
+		})
+	case strings.HasSuffix(r.URL.Path, "/v2.0/.well-known/openid-configuration"):
+		enc.Encode(map[string]string{
+			"authorization_endpoint": host + "/" + tenant + "/oauth2/v2.0/authorize",
+			"token_endpoint":         host + "/" + tenant + "/oauth2/v2.0/token",
+			"issuer":                 host + "/" + tenant + "/v2.0",
+		})
+	case strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token"):
+		n := st.tokens.Add(1)
+		enc.Encode(map[string]any{
+			"token_type": "Bearer", "access_token": fmt.Sprintf("at-%d", n), "refresh_token": fmt.Sprintf("rt-%d", n),
+			"expires_in": 3600, "ext_expires_in": 3600, "scope": strings.Join(oboScopes, " "),
+		})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// heapInUse is the live heap after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkCompareOBOCacheGrowth: each operation is an on-behalf-of token
+// for a new caller. It reports the entries each cache holds at the end
+// (MSAL Go: access and refresh tokens; bearer: the same, capped by
+// WithMaxEntries(10000)) and the heap still in use per caller. Run it with
+// a count of callers, e.g. -benchtime=50000x.
+func BenchmarkCompareOBOCacheGrowth(b *testing.B) {
+	const limit = 10_000
+	authority := "https://login.microsoftonline.com/" + lookupTenant(0)
+	ctx := context.Background()
+	b.Run("MSALGo", func(b *testing.B) {
+		st := newStubEntra(b)
+		cred, err := confidential.NewCredFromSecret(lookupSecret)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := &watchMSAL{}
+		app, err := confidential.New(authority, lookupClientID, cred,
+			confidential.WithHTTPClient(st.client), confidential.WithCache(w))
+		if err != nil {
+			b.Fatal(err)
+		}
+		before, i := heapInUse(), 0
+		for b.Loop() {
+			if _, err := app.AcquireTokenOnBehalfOf(ctx, fmt.Sprintf("caller-%d", i), oboScopes); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		b.StopTimer()
+		st.client.CloseIdleConnections()
+		after := heapInUse()
+		_, all := w.entries(b)
+		b.ReportMetric(float64(all), "entries")
+		b.ReportMetric(float64(int64(after)-int64(before))/float64(i), "retained-B/caller")
+		runtime.KeepAlive(app)
+	})
+	b.Run("bearer", func(b *testing.B) {
+		st := newStubEntra(b)
+		c := ourcache.New(ourcache.WithMaxEntries(limit))
+		app, err := flow.NewConfidential(lookupClientID, credential.Secret(lookupSecret),
+			flow.WithAuthority(authority), flow.WithHTTPClient(st.client), flow.WithCache(c))
+		if err != nil {
+			b.Fatal(err)
+		}
+		before, i := heapInUse(), 0
+		for b.Loop() {
+			if _, err := app.AcquireTokenOnBehalfOf(ctx, fmt.Sprintf("caller-%d", i), oboScopes); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		b.StopTimer()
+		st.client.CloseIdleConnections()
+		after := heapInUse()
+		entries := c.Stats().Entries
+		if entries > limit {
+			b.Fatalf("bearer's cache holds %d entries, over its cap of %d", entries, limit)
+		}
+		b.ReportMetric(float64(entries), "entries")
+		b.ReportMetric(float64(int64(after)-int64(before))/float64(i), "retained-B/caller")
+		runtime.KeepAlive(app)
+	})
+}
