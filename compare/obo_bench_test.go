@@ -49,6 +49,9 @@ func newStubEntra(tb testing.TB) *stubEntra {
 	return st
 }
 
+// serve answers instance discovery, any tenant's OpenID configuration,
+// and any token request with a fresh access and refresh token for
+// oboScopes.
 func (st *stubEntra) serve(w http.ResponseWriter, r *http.Request) {
 	const host = "https://login.microsoftonline.com"
 	w.Header().Set("Content-Type", "application/json")
