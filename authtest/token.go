@@ -166,11 +166,21 @@ func (s *Server) grantClientCredentials(w http.ResponseWriter, r *http.Request, 
 	if scope == "" {
 		return errMissingParam("scope")
 	}
-	fields := strings.Fields(scope)
+	// Entra ignores the OpenID Connect scopes here (MSAL Go sends
+	// "openid offline_access profile" with every request, client
+	// credentials included): only the resource's /.default counts.
+	var fields []string
+	for _, f := range strings.Fields(scope) {
+		switch strings.ToLower(f) {
+		case "openid", "offline_access", "profile":
+		default:
+			fields = append(fields, f)
+		}
+	}
 	if len(fields) != 1 || !strings.HasSuffix(strings.ToLower(fields[0]), "/.default") {
 		return oerr("invalid_scope", 1002012, "The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", scope)
 	}
-	q, e := s.parseScopes(scope, a.tid)
+	q, e := s.parseScopes(fields[0], a.tid)
 	if e != nil {
 		return e
 	}

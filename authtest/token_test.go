@@ -45,6 +45,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"organizations_refuses_client_credentials", "organizations", cc(), 400, "invalid_request", 50059},
 		{"missing_scope", contosoTID, cc("scope", ""), 400, "invalid_request", 900144},
 		{"scope_without_default", contosoTID, cc("scope", "https://graph.microsoft.com/User.Read"), 400, "invalid_scope", 1002012},
+		{"only_openid_scopes", contosoTID, cc("scope", "openid profile offline_access"), 400, "invalid_scope", 1002012},
 		{"two_scopes", contosoTID, cc("scope", "https://graph.microsoft.com/.default api://orders/.default"), 400, "invalid_scope", 1002012},
 		{"unknown_resource", contosoTID, cc("scope", "api://nothing/.default"), 400, "invalid_resource", 500011},
 		{"claims_not_json", contosoTID, cc("claims", "{not json"), 400, "invalid_request", 90100},
@@ -168,6 +169,17 @@ func TestClientCredentials(t *testing.T) {
 		r := post(t, srv, tokenURL(srv, contosoTID), form("grant_type", "client_credentials", "client_id", "none", "client_secret", "n", "scope", apiAud+"/.default"))
 		if _, ok := claims(t, r.str("access_token"))["roles"]; ok {
 			t.Errorf("token has roles though none were granted")
+		}
+	})
+	t.Run("openid_scopes_ignored_as_entra_does", func(t *testing.T) {
+		// MSAL Go sends "openid offline_access profile" with client
+		// credentials too; Entra ignores them there.
+		r := appToken(t, srv, "openid offline_access profile https://graph.microsoft.com/.default")
+		if c := claims(t, r.str("access_token")); c["aud"] != "https://graph.microsoft.com" {
+			t.Errorf("aud = %v", c["aud"])
+		}
+		if _, ok := r.body["refresh_token"]; ok {
+			t.Errorf("client credentials response has a refresh token: %s", r.raw)
 		}
 	})
 	t.Run("api_by_app_id_uri_alias", func(t *testing.T) {
