@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/cert"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 )
 
@@ -113,16 +114,19 @@ func Certificate(certs []*x509.Certificate, key crypto.Signer, opts ...Certifica
 		return nil, err
 	}
 	c := &certCredential{
-		key:    &privateKey{key},
-		cert:   leaf,
-		kind:   kind,
-		x5t:    x5t(leaf.Raw),
-		x5tS:   x5tS256(leaf.Raw),
-		keyID:  o.keyID,
-		sendCh: o.x5c,
+		key:   &privateKey{key},
+		cert:  leaf,
+		kind:  kind,
+		x5t:   x5t(leaf.Raw),
+		x5tS:  x5tS256(leaf.Raw),
+		keyID: o.keyID,
 	}
-	for _, ct := range chain {
-		c.chain = append(c.chain, base64.StdEncoding.EncodeToString(ct.Raw))
+	if o.x5c {
+		// Built once: every assertion's header shares it, read only.
+		c.x5c = new(cert.Chain)
+		for _, ct := range chain {
+			_ = c.x5c.AddString(base64.StdEncoding.EncodeToString(ct.Raw)) // never fails
+		}
 	}
 	c.desc = fmt.Sprintf("credential.Certificate(%s key, subject %q, x5t#S256 %s)", kind.name, leaf.Subject.String(), c.x5tS)
 	return c, nil
@@ -135,14 +139,13 @@ type privateKey struct{ crypto.Signer }
 
 type certCredential struct {
 	redacted
-	key    *privateKey
-	cert   *x509.Certificate
-	kind   keyKind
-	x5t    string
-	x5tS   string
-	chain  []string // x5c: standard base64 DER, signing certificate first
-	keyID  string
-	sendCh bool
+	key   *privateKey
+	cert  *x509.Certificate
+	kind  keyKind
+	x5t   string
+	x5tS  string
+	x5c   *cert.Chain // nil unless WithX5C: standard base64 DER, signing certificate first
+	keyID string
 }
 
 // Validate reports whether the certificate is valid at the current time.
@@ -173,7 +176,7 @@ func (c *certCredential) Apply(ctx context.Context, req Request, form url.Values
 	if err != nil {
 		return err
 	}
-	h := assertionHeader{alg: alg, keyID: c.keyID}
+	h := assertionHeader{alg: alg, keyID: c.keyID, x5c: c.x5c}
 	switch req.Kind {
 	case Entra:
 		h.x5tS256 = c.x5tS
@@ -181,9 +184,6 @@ func (c *certCredential) Apply(ctx context.Context, req Request, form url.Values
 		h.x5t = c.x5t
 	default:
 		h.x5tS256, h.x5t = c.x5tS, c.x5t
-	}
-	if c.sendCh {
-		h.x5c = c.chain
 	}
 	tok, err := signAssertion(c.key.Signer, h, req, now)
 	if err != nil {
@@ -198,7 +198,7 @@ func (c *certCredential) Apply(ctx context.Context, req Request, form url.Values
 func (c *certCredential) algorithm(req Request) (jwa.SignatureAlgorithm, error) {
 	switch req.Kind {
 	case Entra, ADFS:
-		if c.kind.name != "RSA" {
+		if !c.kind.rsa {
 			want := "PS256"
 			if req.Kind == ADFS {
 				want = "RS256"
@@ -211,13 +211,9 @@ func (c *certCredential) algorithm(req Request) (jwa.SignatureAlgorithm, error) 
 		return jwa.PS256, nil
 	case OIDC:
 		if len(req.Algorithms) == 0 {
-			return c.kind.algs[0], nil
+			return c.kind.def, nil
 		}
-		prefs := c.kind.algs
-		if c.kind.name == "RSA" {
-			prefs = rsaPreference
-		}
-		for _, a := range prefs {
+		for _, a := range c.kind.algs {
 			if slices.Contains(req.Algorithms, string(a)) {
 				return a, nil
 			}
@@ -232,10 +228,13 @@ func (c *certCredential) algorithm(req Request) (jwa.SignatureAlgorithm, error) 
 // first.
 var rsaPreference = []jwa.SignatureAlgorithm{jwa.PS256, jwa.RS256, jwa.PS384, jwa.PS512, jwa.RS384, jwa.RS512}
 
-// keyKind describes a public key: its kind's name for messages and the
-// algorithms it can sign with, the default first.
+// keyKind describes a public key: its kind's name for messages, the
+// algorithm it signs with when an OIDC authority lists none, and the
+// algorithms it can sign with, in order of preference.
 type keyKind struct {
 	name string
+	rsa  bool
+	def  jwa.SignatureAlgorithm
 	algs []jwa.SignatureAlgorithm
 }
 
@@ -250,15 +249,15 @@ func classifyKey(pub crypto.PublicKey) (keyKind, error) {
 			}
 			return keyKind{}, fmt.Errorf("%w: this one has %d bits", ErrWeakKey, n)
 		}
-		return keyKind{name: "RSA", algs: []jwa.SignatureAlgorithm{jwa.RS256}}, nil
+		return keyKind{name: "RSA", rsa: true, def: jwa.RS256, algs: rsaPreference}, nil
 	case *ecdsa.PublicKey:
 		switch k.Curve {
 		case elliptic.P256():
-			return keyKind{name: "ECDSA P-256", algs: []jwa.SignatureAlgorithm{jwa.ES256}}, nil
+			return ecdsaKind("P-256", jwa.ES256), nil
 		case elliptic.P384():
-			return keyKind{name: "ECDSA P-384", algs: []jwa.SignatureAlgorithm{jwa.ES384}}, nil
+			return ecdsaKind("P-384", jwa.ES384), nil
 		case elliptic.P521():
-			return keyKind{name: "ECDSA P-521", algs: []jwa.SignatureAlgorithm{jwa.ES512}}, nil
+			return ecdsaKind("P-521", jwa.ES512), nil
 		}
 		name := "unknown"
 		if k.Curve != nil {
@@ -266,9 +265,15 @@ func classifyKey(pub crypto.PublicKey) (keyKind, error) {
 		}
 		return keyKind{}, fmt.Errorf("%w: ECDSA curve %s (P-256, P-384 and P-521 are supported)", ErrUnsupportedKey, name)
 	case ed25519.PublicKey:
-		return keyKind{name: "Ed25519", algs: []jwa.SignatureAlgorithm{jwa.EdDSA}}, nil
+		return keyKind{name: "Ed25519", def: jwa.EdDSA, algs: []jwa.SignatureAlgorithm{jwa.EdDSA}}, nil
 	}
 	return keyKind{}, fmt.Errorf("%w: public key type %T", ErrUnsupportedKey, pub)
+}
+
+// ecdsaKind is the keyKind of an ECDSA key on the named curve, which
+// signs with alg only.
+func ecdsaKind(curve string, alg jwa.SignatureAlgorithm) keyKind {
+	return keyKind{name: "ECDSA " + curve, def: alg, algs: []jwa.SignatureAlgorithm{alg}}
 }
 
 // checkValidity reports whether cert is valid at now.

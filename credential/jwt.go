@@ -45,9 +45,9 @@ func CheckClientClaims(claims map[string]any) error {
 // besides typ.
 type assertionHeader struct {
 	alg     jwa.SignatureAlgorithm
-	x5t     string   // SHA-1 thumbprint, or ""
-	x5tS256 string   // SHA-256 thumbprint, or ""
-	x5c     []string // standard base64 DER chain, or nil
+	x5t     string      // SHA-1 thumbprint, or ""
+	x5tS256 string      // SHA-256 thumbprint, or ""
+	x5c     *cert.Chain // standard base64 DER chain, or nil
 	keyID   string
 }
 
@@ -88,12 +88,8 @@ func signAssertion(key crypto.Signer, h assertionHeader, req Request, now time.T
 	if h.keyID != "" {
 		set(jws.KeyIDKey, h.keyID)
 	}
-	if len(h.x5c) > 0 {
-		var chain cert.Chain
-		for _, c := range h.x5c {
-			_ = chain.AddString(c) // never fails
-		}
-		set(jws.X509CertChainKey, &chain)
+	if h.x5c != nil {
+		set(jws.X509CertChainKey, h.x5c)
 	}
 	if err != nil {
 		return "", fmt.Errorf("credential: building the assertion header: %w", err)
