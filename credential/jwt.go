@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,9 +17,9 @@ import (
 	"github.com/bearerhttp/bearer/internal/uuid"
 )
 
-// registeredClaims are the claims a client assertion sets itself; client
-// claims may not replace them.
-var registeredClaims = []string{"aud", "iss", "sub", "jti", "exp", "nbf", "iat"}
+// registeredClaims are the claims a client assertion sets itself, in
+// sorted order; client claims may not replace them.
+var registeredClaims = []string{"aud", "exp", "iat", "iss", "jti", "nbf", "sub"}
 
 // CheckClientClaims reports whether claims can be added to a client
 // assertion: an error wrapping [ErrReservedClaim] names the first (in
@@ -33,8 +32,8 @@ var registeredClaims = []string{"aud", "iss", "sub", "jti", "exp", "nbf", "iat"}
 // authority expects is always rejected, and one with a stale jti or a
 // long exp weakens replay protection.
 func CheckClientClaims(claims map[string]any) error {
-	for _, name := range slices.Sorted(maps.Keys(claims)) {
-		if slices.Contains(registeredClaims, name) {
+	for _, name := range registeredClaims {
+		if _, ok := claims[name]; ok {
 			return fmt.Errorf("%w: %q", ErrReservedClaim, name)
 		}
 	}
