@@ -189,8 +189,7 @@ func (c *certCredential) Apply(ctx context.Context, req Request, form url.Values
 	if err != nil {
 		return err
 	}
-	form.Set("client_assertion_type", JWTBearer)
-	form.Set("client_assertion", tok)
+	setAssertion(form, tok)
 	return nil
 }
 
