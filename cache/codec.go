@@ -91,7 +91,7 @@ func (c *Cache) UnmarshalMSAL(data []byte) error {
 		pid := partitionOf(assertion, home, client, realm)
 		ph := c.hashPart(pid)
 		lastShard = c.shardIndex(ph)
-		last = c.partOrNew(&c.shards[lastShard], pid, ph)
+		last = c.partOrNew(&c.shards[lastShard], pid, ph, false)
 		return last
 	}
 	for _, e := range d.ats {

@@ -208,18 +208,16 @@ func (blk *block) inline(s string) string {
 	return unsafe.String(&blk.buf[n], len(s))
 }
 
-func (c *Cache) partOrNew(s *shard, id partID, h uint64) *partition {
-	return c.partOrNewIn(s, id, h, nil)
-}
-
-// partOrNewIn is partOrNew making the partition in blk when blk is not
-// nil.
-func (c *Cache) partOrNewIn(s *shard, id partID, h uint64, blk *block) *partition {
+// partOrNew returns partition id of s, making it when s has none. A
+// partition made for an access token (forAT) is made in a block, which
+// the token's bucket and entry then share.
+func (c *Cache) partOrNew(s *shard, id partID, h uint64, forAT bool) *partition {
 	if p := s.part(id, h); p != nil {
 		return p
 	}
 	var p *partition
-	if blk != nil {
+	if forAT {
+		blk := new(block)
 		p = &blk.p
 		p.blk = blk
 		if id.kind != kindApp {

@@ -43,7 +43,7 @@ func (c *Cache) readThrough(ctx context.Context, pid partID, ph uint64, si int, 
 func (c *Cache) mergeLoaded(pid partID, ph uint64, si int, d *document, now time.Time) {
 	s := &c.shards[si]
 	s.mu.Lock()
-	p := c.partOrNew(s, pid, ph)
+	p := c.partOrNew(s, pid, ph, false)
 	p.loaded = true
 	have := make(map[string]struct{})
 	for b := p.buckets; b != nil; b = b.pnext {

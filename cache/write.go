@@ -175,11 +175,7 @@ func (c *Cache) StoreResponse(ctx context.Context, r Response, now time.Time) er
 	s := &c.shards[si]
 	s.mu.Lock()
 	c.sweepShard(s, now.Unix(), 8)
-	var blk *block
-	if ch.at != nil && s.part(pid, ph) == nil {
-		blk = new(block)
-	}
-	p := c.partOrNewIn(s, pid, ph, blk)
+	p := c.partOrNew(s, pid, ph, ch.at != nil)
 	if ch.at != nil {
 		c.putAT(s, p, *ch.at)
 	}
