@@ -193,7 +193,6 @@ type block struct {
 	e    atEntry
 	buf  [88]byte
 	nbuf uint8
-	used bool
 }
 
 // inline returns s copied into the block's buffer, or s when it does not
@@ -383,9 +382,9 @@ func (c *Cache) bucketOrNew(s *shard, h uint64, p *partition, env, realm, client
 		}
 	}
 	var b *bucket
-	if blk := p.blk; blk != nil && !blk.used {
-		// The partition's first bucket and entry come from its block.
-		blk.used = true
+	if blk := p.blk; blk != nil && blk.b.part == nil {
+		// The partition's first bucket and entry come from its block (a
+		// bucket once made there keeps its part).
 		b = &blk.b
 	} else {
 		b = &bucket{}
