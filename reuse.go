@@ -186,14 +186,7 @@ func (e *reuseEntry) matches(scopes []string, tenant string) bool {
 	if len(scopes) != len(e.scopes) || tenant != e.tenant {
 		return false
 	}
-	same := true
-	for i := range scopes {
-		if scopes[i] != e.scopes[i] {
-			same = false
-			break
-		}
-	}
-	if same {
+	if slices.Equal(scopes, e.scopes) {
 		return true
 	}
 	// The same strings in another order.
