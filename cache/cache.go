@@ -49,9 +49,9 @@ type Cache struct {
 	meta   []*metaEntry
 
 	idxMu     sync.Mutex
-	acctParts map[*partition]int            // user partitions holding accounts → how many
-	byUser    map[string]map[*partition]int // lower-cased username → partitions → how many
-	appParts  map[string]map[*partition]struct{}
+	acctParts map[*partition]struct{}            // user partitions holding accounts
+	byUser    map[string]map[*partition]struct{} // lower-cased username → user partitions with its accounts
+	appParts  map[string]map[*partition]struct{} // client ID → its app partitions
 
 	extraMu sync.Mutex         // guards opaque and unknown
 	opaque  map[string][]rawKV // entries read but too incomplete to index
@@ -91,8 +91,8 @@ func New(opts ...Option) *Cache {
 }
 
 func (c *Cache) resetIndexes() {
-	c.acctParts = make(map[*partition]int)
-	c.byUser = make(map[string]map[*partition]int)
+	c.acctParts = make(map[*partition]struct{})
+	c.byUser = make(map[string]map[*partition]struct{})
 	c.appParts = make(map[string]map[*partition]struct{})
 }
 

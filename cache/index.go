@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -297,8 +298,9 @@ func (c *Cache) removePartition(s *shard, p *partition) {
 	}
 	if accts := p.accts(); len(accts) > 0 && p.id.kind == kindUser {
 		c.idxMu.Lock()
+		delete(c.acctParts, p)
 		for _, a := range accts {
-			c.unindexAccount(p, a)
+			c.unindexUser(p, strings.ToLower(a.a.Username))
 		}
 		c.idxMu.Unlock()
 	}

@@ -247,31 +247,40 @@ func (c *Cache) putAccount(p *partition, a Account) {
 	}
 }
 
-// indexAccount records e of p in the account indexes; callers hold idxMu.
+// indexAccount records that user partition p holds account e; callers
+// hold idxMu.
 func (c *Cache) indexAccount(p *partition, e *acctEntry) {
-	c.acctParts[p]++
+	c.acctParts[p] = struct{}{}
 	u := strings.ToLower(e.a.Username)
 	m := c.byUser[u]
 	if m == nil {
-		m = make(map[*partition]int)
+		m = make(map[*partition]struct{})
 		c.byUser[u] = m
 	}
-	m[p]++
+	m[p] = struct{}{}
 }
 
-// unindexAccount undoes indexAccount; callers hold idxMu.
+// unindexAccount updates the account indexes after account e was removed
+// from user partition p: p stays indexed for what its other accounts
+// still hold. Callers hold idxMu.
 func (c *Cache) unindexAccount(p *partition, e *acctEntry) {
-	if p.id.kind != kindUser {
-		return
+	u := strings.ToLower(e.a.Username)
+	for _, o := range p.accts() {
+		if strings.ToLower(o.a.Username) == u {
+			return
+		}
 	}
-	if c.acctParts[p]--; c.acctParts[p] <= 0 {
+	if len(p.accts()) == 0 {
 		delete(c.acctParts, p)
 	}
-	u := strings.ToLower(e.a.Username)
+	c.unindexUser(p, u)
+}
+
+// unindexUser drops p from the partitions of lower-cased username u;
+// callers hold idxMu.
+func (c *Cache) unindexUser(p *partition, u string) {
 	if m := c.byUser[u]; m != nil {
-		if m[p]--; m[p] <= 0 {
-			delete(m, p)
-		}
+		delete(m, p)
 		if len(m) == 0 {
 			delete(c.byUser, u)
 		}
