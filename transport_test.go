@@ -59,14 +59,7 @@ func TestTransportAttachesToken(t *testing.T) {
 func TestTransportDoesNotMutateRequest(t *testing.T) {
 	w := newWorld(t)
 	rec := &recorder{}
-	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		if rec.add(hit{auth: r.Header.Get("Authorization"), body: string(b)}) == 1 {
-			unauthorized(rw, claimsChallenge, 100)
-			return
-		}
-		io.WriteString(rw, "ok")
-	}))
+	srv := w.tls(t, challengeFirst(rec, claimsChallenge, 100))
 	req, err := http.NewRequest("POST", srv.url("graph.microsoft.com", "/v1.0/me/sendMail?x=1"), strings.NewReader("payload"))
 	if err != nil {
 		t.Fatal(err)
