@@ -36,18 +36,7 @@ type acrRule struct {
 // As Microsoft Graph does, only tokens of clients that declared the cp1
 // capability (xms_cc) are evaluated: other tokens keep working until they
 // expire. Refresh tokens are not affected; see [Server.RevokeRefreshTokens].
-func (s *Server) Revoke(subjects ...string) {
-	now := s.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seq++
-	if len(subjects) == 0 {
-		s.revocations = append(s.revocations, revocation{at: now, seq: s.seq})
-	}
-	for _, sub := range subjects {
-		s.revocations = append(s.revocations, revocation{subject: sub, at: now, seq: s.seq})
-	}
-}
+func (s *Server) Revoke(subjects ...string) { s.revoke(&s.revocations, subjects) }
 
 // RequireAuthContext makes the resource demand the Conditional Access
 // authentication context ids (such as "c1") for requests whose path starts

@@ -483,16 +483,21 @@ func revokedSince(revs []revocation, issued issue, subjects ...string) time.Time
 // reset or an admin's "revoke sessions"; with no arguments, every refresh
 // token issued before the call. Access tokens are not affected: see
 // [Server.Revoke].
-func (s *Server) RevokeRefreshTokens(subjects ...string) {
+func (s *Server) RevokeRefreshTokens(subjects ...string) { s.revoke(&s.rtRevocations, subjects) }
+
+// revoke appends to list, under s.mu, a revocation of subjects (of
+// everyone when there are none) at the current time and in the order of
+// issuances.
+func (s *Server) revoke(list *[]revocation, subjects []string) {
 	now := s.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
 	if len(subjects) == 0 {
-		s.rtRevocations = append(s.rtRevocations, revocation{at: now, seq: s.seq})
+		*list = append(*list, revocation{at: now, seq: s.seq})
 	}
 	for _, sub := range subjects {
-		s.rtRevocations = append(s.rtRevocations, revocation{subject: sub, at: now, seq: s.seq})
+		*list = append(*list, revocation{subject: sub, at: now, seq: s.seq})
 	}
 }
 
