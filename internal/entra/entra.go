@@ -53,22 +53,6 @@ func IsKnown(host string) bool {
 	return ok
 }
 
-// CacheEnvironment returns the host under which tokens from host are
-// cached: the cloud's preferred cache host for known hosts, host
-// lower-cased otherwise. All aliases of a cloud map to one environment.
-func CacheEnvironment(host string) string {
-	if c, ok := Lookup(host); ok {
-		return c.PreferredCache
-	}
-	return strings.ToLower(host)
-}
-
-// SameEnvironment reports whether hosts a and b are aliases of one cloud
-// (or the same host).
-func SameEnvironment(a, b string) bool {
-	return CacheEnvironment(a) == CacheEnvironment(b)
-}
-
 // publicRegionalHost is where regional requests for the public cloud go.
 const publicRegionalHost = "login.microsoft.com"
 

@@ -2,19 +2,21 @@ package entra
 
 import "testing"
 
-func TestCacheEnvironmentMergesAliases(t *testing.T) {
-	tests := []struct{ host, want string }{
+func TestLookupMergesAliases(t *testing.T) {
+	tests := []struct{ host, wantCache string }{
 		{"login.microsoftonline.com", "login.windows.net"},
 		{"LOGIN.MICROSOFT.COM", "login.windows.net"},
 		{"sts.windows.net", "login.windows.net"},
 		{"login.chinacloudapi.cn", "login.partner.microsoftonline.cn"},
 		{"login.usgovcloudapi.net", "login.microsoftonline.us"},
-		{"Example.COM", "example.com"},
 	}
 	for _, tt := range tests {
-		if got := CacheEnvironment(tt.host); got != tt.want {
-			t.Errorf("CacheEnvironment(%q) = %q, want %q", tt.host, got, tt.want)
+		if c, ok := Lookup(tt.host); !ok || c.PreferredCache != tt.wantCache {
+			t.Errorf("Lookup(%q) = %+v, %v; want the cloud cached as %q", tt.host, c, ok, tt.wantCache)
 		}
+	}
+	if c, ok := Lookup("Example.COM"); ok {
+		t.Errorf("Lookup of an unknown host found %+v", c)
 	}
 }
 
