@@ -154,7 +154,7 @@ func (s *Server) checkAssertion(r *http.Request, a *authority, c *Client, assert
 	iss := t.str("iss")
 	if iss != c.ID {
 		if len(c.FederatedCredentials) > 0 {
-			return s.checkFederated(a, c, t)
+			return s.checkFederated(c, t)
 		}
 		return nil, oerr("invalid_client", 700021, "Client assertion application identifier doesn't match 'client_id' parameter: its iss is '%s', the client_id '%s'.", iss, c.ID)
 	}
@@ -269,7 +269,7 @@ func formatTimeOrNone(t time.Time) string {
 }
 
 // checkFederated authenticates c with an outside issuer's token.
-func (s *Server) checkFederated(a *authority, c *Client, t *jwt) (*authenticatedClient, *oauthError) {
+func (s *Server) checkFederated(c *Client, t *jwt) (*authenticatedClient, *oauthError) {
 	iss, sub := t.str("iss"), t.str("sub")
 	var fc *FederatedCredential
 	for i := range c.FederatedCredentials {
@@ -299,11 +299,7 @@ func (s *Server) checkFederated(a *authority, c *Client, t *jwt) (*authenticated
 	if fc.Subject != sub {
 		return nil, oerr("invalid_client", 700213, "No matching federated identity record found for presented assertion subject '%s'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.", sub)
 	}
-	verified := false
-	if len(fc.Keys) == 0 {
-		_, err := s.verifyOwnToken(t.input + "." + b64.EncodeToString(t.sig))
-		verified = err == nil
-	}
+	verified := len(fc.Keys) == 0 && s.signedByOwnKey(t)
 	for _, k := range fc.Keys {
 		var algs []string
 		switch k.(type) {
@@ -323,6 +319,5 @@ func (s *Server) checkFederated(a *authority, c *Client, t *jwt) (*authenticated
 	if _, e := s.checkAssertionTimes(t); e != nil {
 		return nil, e
 	}
-	_ = a
 	return &authenticatedClient{Client: c, azpacr: "2"}, nil
 }

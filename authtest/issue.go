@@ -321,22 +321,23 @@ func (s *Server) verifyOwnToken(token string) (*jwt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrTokenMalformed, err)
 	}
-	s.mu.Lock()
-	gen := s.keyGen
-	s.mu.Unlock()
-	for g := gen; g >= 0 && g >= gen-1; g-- {
-		k, err := poolKey(g)
-		if err != nil {
-			return nil, err
-		}
-		if kid := t.headerString("kid"); kid != "" && kid != k.kid {
-			continue
-		}
-		if t.verify(&k.priv.PublicKey, []string{"RS256"}) == nil {
-			return t, nil
+	if !s.signedByOwnKey(t) {
+		return nil, ErrTokenSignature
+	}
+	return t, nil
+}
+
+// signedByOwnKey reports whether t is an RS256 JWT signed with the
+// current or previous signing key (the one its kid names, if it names
+// one).
+func (s *Server) signedByOwnKey(t *jwt) bool {
+	kid := t.headerString("kid")
+	for _, k := range s.publishedKeys() {
+		if (kid == "" || kid == k.kid) && t.verify(&k.priv.PublicKey, []string{"RS256"}) == nil {
+			return true
 		}
 	}
-	return nil, ErrTokenSignature
+	return false
 }
 
 // RotateKeys makes a new key the signing key. The previous key stays
