@@ -1,7 +1,6 @@
 package authtest
 
 import (
-	"crypto/subtle"
 	"fmt"
 	"html/template"
 	"net"
@@ -250,7 +249,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, a *autho
 		s.mu.Lock()
 		fu := s.userLocked(formUser)
 		s.mu.Unlock()
-		if fu == nil || fu.Password == "" || subtle.ConstantTimeCompare([]byte(fu.Password), []byte(formPass)) != 1 {
+		if fu == nil || !fu.passwordIs(formPass) {
 			message = "Your account or password is incorrect."
 		} else if _, e := s.userTenant(a, fu); e != nil {
 			message = "This account does not exist in the tenant; sign in with another account."

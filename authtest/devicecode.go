@@ -263,7 +263,7 @@ func (s *Server) serveDeviceLogin(w http.ResponseWriter, r *http.Request) {
 		} else {
 			s.mu.Lock()
 			u := s.userLocked(data.Username)
-			ok := u != nil && u.Password != "" && u.Password == f.Get("password")
+			ok := u != nil && u.passwordIs(f.Get("password"))
 			s.mu.Unlock()
 			if !ok {
 				err = errors.New("your account or password is incorrect")

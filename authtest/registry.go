@@ -3,6 +3,7 @@ package authtest
 import (
 	"crypto"
 	"crypto/sha1"
+	"crypto/subtle"
 	"crypto/x509"
 	"fmt"
 	"slices"
@@ -310,6 +311,12 @@ func (s *Server) userLocked(id string) *User {
 		}
 	}
 	return nil
+}
+
+// passwordIs reports whether pw is u's password, in constant time. A
+// user without a password has none that matches.
+func (u *User) passwordIs(pw string) bool {
+	return u.Password != "" && subtle.ConstantTimeCompare([]byte(u.Password), []byte(pw)) == 1
 }
 
 // memberOf reports whether u may sign in to tenant tid.

@@ -363,7 +363,7 @@ func (s *Server) grantPassword(w http.ResponseWriter, r *http.Request, a *author
 	if e != nil {
 		return e
 	}
-	if subtle.ConstantTimeCompare([]byte(u.Password), []byte(form.Get("password"))) != 1 || u.Password == "" {
+	if !u.passwordIs(form.Get("password")) {
 		return oerr("invalid_grant", 50126, "Error validating credentials due to invalid username or password.")
 	}
 	q, e := s.parseScopes(form.Get("scope"), tid)
