@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 )
 
 // AccountFilter says which accounts [Cache.Accounts] lists. Empty fields
@@ -41,22 +40,9 @@ func (c *Cache) Accounts(ctx context.Context, f AccountFilter) []Account {
 	}
 	var parts []*partition
 	if f.HomeAccountID != "" {
-		pid := partID{kind: kindUser, a: f.HomeAccountID}
-		ph := c.hashPart(pid)
-		si := c.shardIndex(ph)
-		s := &c.shards[si]
-		s.mu.Lock()
-		p := s.part(pid, ph)
-		loaded := p != nil && p.loaded
-		s.mu.Unlock()
-		if !loaded && c.store != nil {
-			c.readThrough(ctx, pid, ph, si, time.Time{})
-		}
-		s.mu.Lock()
-		if p := s.part(pid, ph); p != nil {
+		if p := c.loadedPart(ctx, partID{kind: kindUser, a: f.HomeAccountID}); p != nil {
 			parts = append(parts, p)
 		}
-		s.mu.Unlock()
 	} else {
 		c.loadListedUsers(ctx)
 		c.idxMu.Lock()
@@ -140,18 +126,8 @@ func (c *Cache) loadListedUsers(ctx context.Context) {
 	}
 	for _, name := range names {
 		pid := parsePartitionName(name)
-		if pid.kind != kindUser {
-			continue
-		}
-		ph := c.hashPart(pid)
-		si := c.shardIndex(ph)
-		s := &c.shards[si]
-		s.mu.Lock()
-		p := s.part(pid, ph)
-		loaded := p != nil && p.loaded
-		s.mu.Unlock()
-		if !loaded {
-			c.readThrough(ctx, pid, ph, si, time.Time{})
+		if pid.kind == kindUser {
+			c.loadedPart(ctx, pid)
 		}
 	}
 }

@@ -115,38 +115,24 @@ func (c *Cache) RefreshToken(ctx context.Context, q RefreshTokenQuery) (RefreshT
 	if q.HomeAccountID == "" && q.UserAssertionHash == "" {
 		return RefreshToken{}, false
 	}
-	pid := partitionOf(q.UserAssertionHash, q.HomeAccountID, "", "")
-	ph := c.hashPart(pid)
 	env := canonEnv(q.Environment)
-	si := c.shardIndex(ph)
-	s := &c.shards[si]
-	for attempt := 0; ; attempt++ {
+	var t RefreshToken
+	found := c.findInPart(ctx, partitionOf(q.UserAssertionHash, q.HomeAccountID, "", ""), func(p *partition) bool {
+		// Read on every try: a partition read from the store brings the
+		// app metadata stored with it.
 		family := q.FamilyID
 		if family == "" {
 			if m, ok := c.appMetadata(env, q.ClientID); ok {
 				family = m.FamilyID
 			}
 		}
-		var found *rtEntry
-		s.mu.Lock()
-		p := s.part(pid, ph)
-		if p != nil {
-			found = p.findRT(env, q.ClientID, family)
-			if found != nil {
-				s.touch(p)
-			}
+		e := p.findRT(env, q.ClientID, family)
+		if e != nil {
+			t = e.export()
 		}
-		loaded := p != nil && p.loaded
-		var t RefreshToken
-		if found != nil {
-			t = found.export()
-		}
-		s.mu.Unlock()
-		if found != nil || loaded || attempt > 0 || c.store == nil {
-			return t, found != nil
-		}
-		c.readThrough(ctx, pid, ph, si, time.Time{})
-	}
+		return e != nil
+	})
+	return t, found
 }
 
 func (p *partition) findRT(env, client, family string) *rtEntry {
@@ -192,33 +178,19 @@ func (c *Cache) IDToken(ctx context.Context, q IDTokenQuery) (IDToken, bool) {
 	if q.HomeAccountID == "" && q.UserAssertionHash == "" {
 		return IDToken{}, false
 	}
-	pid := partitionOf(q.UserAssertionHash, q.HomeAccountID, "", "")
-	ph := c.hashPart(pid)
 	env := canonEnv(q.Environment)
-	si := c.shardIndex(ph)
-	s := &c.shards[si]
-	for attempt := 0; ; attempt++ {
-		var t IDToken
-		found := false
-		s.mu.Lock()
-		p := s.part(pid, ph)
-		if p != nil {
-			for _, e := range p.idts() {
-				if e.env == env && e.t.Realm == q.Realm && e.t.ClientID == q.ClientID {
-					t, found = e.t, true
-					t.Extra = maps.Clone(t.Extra)
-					s.touch(p)
-					break
-				}
+	var t IDToken
+	found := c.findInPart(ctx, partitionOf(q.UserAssertionHash, q.HomeAccountID, "", ""), func(p *partition) bool {
+		for _, e := range p.idts() {
+			if e.env == env && e.t.Realm == q.Realm && e.t.ClientID == q.ClientID {
+				t = e.t
+				t.Extra = maps.Clone(t.Extra)
+				return true
 			}
 		}
-		loaded := p != nil && p.loaded
-		s.mu.Unlock()
-		if found || loaded || attempt > 0 || c.store == nil {
-			return t, found
-		}
-		c.readThrough(ctx, pid, ph, si, time.Time{})
-	}
+		return false
+	})
+	return t, found
 }
 
 // AppMetadata returns the cached app metadata of clientID at environment
@@ -232,6 +204,8 @@ func (c *Cache) AppMetadata(environment, clientID string) (AppMetadata, bool) {
 	return m, ok
 }
 
+// appMetadata may be called under a shard lock: metaMu is never held
+// while a shard lock is taken.
 func (c *Cache) appMetadata(env, clientID string) (AppMetadata, bool) {
 	c.metaMu.RLock()
 	defer c.metaMu.RUnlock()

@@ -36,6 +36,52 @@ func (c *Cache) readThrough(ctx context.Context, pid partID, ph uint64, si int, 
 	}
 }
 
+// findInPart runs find on partition pid under its shard lock, when memory
+// holds the partition, and reports what find reported; a partition find
+// found something in becomes most recently used. When find found nothing
+// and the partition has not been read from the store, it is read through
+// and find runs once more.
+func (c *Cache) findInPart(ctx context.Context, pid partID, find func(p *partition) bool) bool {
+	ph := c.hashPart(pid)
+	si := c.shardIndex(ph)
+	s := &c.shards[si]
+	for attempt := 0; ; attempt++ {
+		s.mu.Lock()
+		p := s.part(pid, ph)
+		found := p != nil && find(p)
+		if found {
+			s.touch(p)
+		}
+		loaded := p != nil && p.loaded
+		s.mu.Unlock()
+		if found || loaded || attempt > 0 || c.store == nil {
+			return found
+		}
+		c.readThrough(ctx, pid, ph, si, time.Time{})
+	}
+}
+
+// loadedPart returns partition pid, first reading it through the store
+// when memory has not read it yet; nil when there is none. Callers lock
+// its shard to read it.
+func (c *Cache) loadedPart(ctx context.Context, pid partID) *partition {
+	ph := c.hashPart(pid)
+	si := c.shardIndex(ph)
+	s := &c.shards[si]
+	s.mu.Lock()
+	p := s.part(pid, ph)
+	loaded := p != nil && p.loaded
+	s.mu.Unlock()
+	if loaded || c.store == nil {
+		return p
+	}
+	c.readThrough(ctx, pid, ph, si, time.Time{})
+	s.mu.Lock()
+	p = s.part(pid, ph)
+	s.mu.Unlock()
+	return p
+}
+
 // mergeLoaded adds the entries of d that belong to partition pid to
 // memory and marks the partition loaded. Entries already in memory under
 // the same key win (memory is written through, so it is never older).
