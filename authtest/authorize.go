@@ -308,7 +308,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, a *autho
 	s.mu.Lock()
 	s.codes[code] = &authCode{
 		clientID: c.ID, redirectURI: redirectURI, username: strings.ToLower(u.Username),
-		tenant: a.tenant, tid: tid, scope: scope, nonce: p.Get("nonce"),
+		tenant: a.tenant, tid: tid, nonce: p.Get("nonce"),
 		challenge: challenge, method: method, claims: claims,
 		authTime: now, acr: acr, amr: signInAMR(u), expires: now.Add(s.cfg.codeLifetime),
 	}

@@ -14,9 +14,7 @@ import (
 // deviceGrant is the server's state of one device authorization (RFC 8628).
 type deviceGrant struct {
 	clientID   string
-	tenant     string
 	tid        string
-	kind       authorityKind
 	scope      string
 	userCode   string
 	expires    time.Time
@@ -93,7 +91,7 @@ func (s *Server) serveDeviceCode(w http.ResponseWriter, r *http.Request, a *auth
 	now := s.Now()
 	interval := s.cfg.deviceInterval
 	g := &deviceGrant{
-		clientID: c.ID, tenant: a.tenant, tid: a.tid, kind: a.kind, scope: scope,
+		clientID: c.ID, tid: a.tid, scope: scope,
 		userCode: newUserCode(), deviceCode: randToken(48),
 		expires: now.Add(s.cfg.deviceLifetime), interval: interval,
 	}

@@ -10,7 +10,6 @@ type scopeRequest struct {
 	api                             *API
 	all                             bool     // resource/.default
 	names                           []string // delegated scope names, as the API spells them
-	resourceName                    string   // the resource as the request named it, for errors
 }
 
 // parseScopes reads scope (space-separated). Bare names such as User.Read
@@ -58,9 +57,6 @@ func (s *Server) parseScopes(scope, tenant string) (*scopeRequest, *oauthError) 
 			return nil, oerr("invalid_scope", 700022, "The provided value for the input parameter scope is not valid because it contains more than one resource. Scope %s is not valid.", scope)
 		}
 		req.api = api
-		if req.resourceName == "" {
-			req.resourceName = api.Audience
-		}
 		if strings.EqualFold(name, ".default") {
 			req.all = true
 			continue

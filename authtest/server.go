@@ -26,7 +26,6 @@ type Server struct {
 	// https://127.0.0.1:port, with no trailing slash.
 	URL string
 
-	tb        testing.TB
 	cfg       config
 	clock     clock
 	listener  net.Listener
@@ -119,7 +118,6 @@ func start(tb testing.TB, useTLS bool, opts []Option) (*Server, error) {
 	}
 	useTLS = useTLS || cfg.tls
 	s := &Server{
-		tb:            tb,
 		cfg:           cfg,
 		clients:       map[string]*Client{},
 		users:         map[string]*User{},

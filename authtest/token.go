@@ -151,10 +151,6 @@ func parseClaimsParam(s string) (requestedClaims, *oauthError) {
 	return rc, nil
 }
 
-func (s *Server) writeToken(w http.ResponseWriter, tr *tokenResponse) {
-	writeJSON(w, http.StatusOK, tr)
-}
-
 func (s *Server) grantClientCredentials(w http.ResponseWriter, r *http.Request, a *authority, c *authenticatedClient, form url.Values, rc requestedClaims) *oauthError {
 	if c.Public {
 		return oerr("invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
@@ -199,7 +195,7 @@ func (s *Server) grantClientCredentials(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return oerr("server_error", 50000, "There was an error issuing a token: %v", err)
 	}
-	s.writeToken(w, newTokenResponse(tok, lifetime))
+	writeJSON(w, http.StatusOK, newTokenResponse(tok, lifetime))
 	return nil
 }
 
@@ -336,7 +332,7 @@ func (s *Server) issueUserTokens(w http.ResponseWriter, r *http.Request, a *auth
 	if c.FamilyID != "" {
 		tr.Foci = c.FamilyID
 	}
-	s.writeToken(w, tr)
+	writeJSON(w, http.StatusOK, tr)
 	return nil
 }
 
@@ -507,7 +503,6 @@ type authCode struct {
 	username              string
 	tenant                string // as the authorize request's path named it
 	tid                   string
-	scope                 string
 	nonce                 string
 	challenge, method     string
 	claims                requestedClaims
