@@ -163,22 +163,19 @@ func refreshDue(refreshOn, now time.Time) bool {
 	return !refreshOn.IsZero() && !now.Before(refreshOn)
 }
 
-// refreshIfDue starts a background refresh of the token of key when it is
-// due (see refreshDue), unless one runs for key or a failed one's backoff
-// has not passed. fetch gets and caches the new token.
-func (a *app) refreshIfDue(ctx context.Context, refreshOn, now time.Time, key func() string, fetch func(context.Context) (Result, error)) {
-	if !refreshDue(refreshOn, now) {
-		return
-	}
-	k := key()
+// refreshInBackground starts a background refresh of the token of key,
+// due since refreshOn (see refreshDue), unless one runs for key or a
+// failed one's backoff has not passed. fetch gets and caches the new
+// token.
+func (a *app) refreshInBackground(ctx context.Context, key string, refreshOn, now time.Time, fetch func(context.Context) (Result, error)) {
 	a.bgMu.Lock()
-	b, failed := a.bgBackoff[k]
+	b, failed := a.bgBackoff[key]
 	a.bgMu.Unlock()
 	if failed && now.Before(b.retryAt) {
 		return
 	}
-	started := a.flights.background(ctx, k, fetch, func(err error) {
-		a.refreshed(ctx, k, err)
+	started := a.flights.background(ctx, key, fetch, func(err error) {
+		a.refreshed(ctx, key, err)
 	})
 	if started {
 		a.log.debug(ctx, "flow: refreshing a token in the background",

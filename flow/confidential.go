@@ -117,67 +117,113 @@ func (c *Confidential) forClient(ctx context.Context, scopes []string, cc callCo
 	if err != nil {
 		return Result{}, err
 	}
-	fold := a.caseInsensitiveScopes()
-	plain := cc.claims == "" && !cc.forceRefresh
-	if plain {
-		now := c.cfg.clock()
-		q := cache.AccessTokenQuery{
-			Environment: ep.environment, Realm: a.tenant, ClientID: c.clientID,
-			Scopes: scopes, CaseInsensitiveScopes: fold,
-		}
-		if at, ok := c.cache.AccessToken(ctx, q, now); ok {
-			c.logHit(ctx, "client credentials", scopes, at)
-			if refreshDue(at.RefreshOn, now) {
-				c.refreshForClient(ctx, ep, scopes, fold, at.RefreshOn, now)
-			}
-			return Result{Token: tokenFromCache(at), FromCache: true}, nil
+	g := grant{ep: ep, scopes: scopes, fold: a.caseInsensitiveScopes()}
+	if cc.claims == "" && !cc.forceRefresh {
+		if r, ok := c.fromCache(ctx, &g); ok {
+			return r, nil
 		}
 	}
-	return c.fetchForClientOnce(ctx, ep, scopes, fold, cc)
+	return c.fetchOnce(ctx, g, cc)
 }
 
-// refreshForClient starts a background refresh of a client-credentials
-// token past its RefreshOn.
-func (c *Confidential) refreshForClient(ctx context.Context, ep *endpoints, scopes []string, fold bool, refreshOn, now time.Time) {
-	scopes = slices.Clone(scopes) // the caller's slice may change once it returns
-	c.refreshIfDue(ctx, refreshOn, now,
-		func() string {
-			return flightKey("client", "", ep.environment, ep.authority.tenant, scopes, fold, "", false)
-		},
-		func(ctx context.Context) (Result, error) { return c.fetchForClient(ctx, ep, scopes, "") })
+// grant is one acquisition of the application's own token (client
+// credentials) or of a token for a user's assertion (on-behalf-of), as
+// the path both flows share needs it: what it is cached under, what
+// identifies it among concurrent calls, and how to fetch it. A plain call
+// (no claims, no force refresh) tries fromCache, then fetchOnce; any
+// other call goes straight to fetchOnce.
+type grant struct {
+	ep     *endpoints
+	scopes []string
+	fold   bool // scopes are matched case-insensitively
+	// assertion and hash are the user's assertion and its
+	// cache.AssertionHash for on-behalf-of, empty for client credentials.
+	assertion, hash string
 }
 
-// fetchForClientOnce gets a client-credentials token from the authority,
-// sharing the request with concurrent identical calls; a plain call looks
-// in the cache once more first, as a call that just ended may have cached
+// what names g's flow in log records.
+func (g *grant) what() string {
+	if g.hash != "" {
+		return "on-behalf-of"
+	}
+	return "client credentials"
+}
+
+// query is g's access token in the cache of the application clientID.
+func (g *grant) query(clientID string) cache.AccessTokenQuery {
+	return cache.AccessTokenQuery{
+		Environment: g.ep.environment, Realm: g.ep.authority.tenant, ClientID: clientID,
+		UserAssertionHash: g.hash, Scopes: g.scopes, CaseInsensitiveScopes: g.fold,
+	}
+}
+
+// key is the flight key of g for a call with claims and force-refresh.
+func (g *grant) key(claims string, force bool) string {
+	kind := "client"
+	if g.hash != "" {
+		kind = "obo"
+	}
+	return flightKey(kind, g.hash, g.ep.environment, g.ep.authority.tenant, g.scopes, g.fold, claims, force)
+}
+
+// fromCache returns g's cached access token, if a usable one is there.
+// A token past its RefreshOn is served, and a refresh starts in the
+// background.
+func (c *Confidential) fromCache(ctx context.Context, g *grant) (Result, bool) {
+	now := c.cfg.clock()
+	at, ok := c.cache.AccessToken(ctx, g.query(c.clientID), now)
+	if !ok {
+		return Result{}, false
+	}
+	c.logHit(ctx, g.what(), g.scopes, at)
+	if refreshDue(at.RefreshOn, now) {
+		c.refresh(ctx, *g, at.RefreshOn, now)
+	}
+	return Result{Token: tokenFromCache(at), FromCache: true}, true
+}
+
+// refresh starts a background refresh of g's token, due since refreshOn.
+func (c *Confidential) refresh(ctx context.Context, g grant, refreshOn, now time.Time) {
+	g.scopes = slices.Clone(g.scopes) // the caller's slice may change once it returns
+	c.refreshInBackground(ctx, g.key("", false), refreshOn, now,
+		func(ctx context.Context) (Result, error) { return c.fetch(ctx, g, "") })
+}
+
+// fetchOnce gets g's token from the authority, sharing the request with
+// concurrent identical calls. A plain client-credentials call looks in
+// the cache once more first, as a call that just ended may have cached
 // the token.
-func (c *Confidential) fetchForClientOnce(ctx context.Context, ep *endpoints, scopes []string, fold bool, cc callConfig) (Result, error) {
-	scopes = slices.Clone(scopes) // the flight may outlive a caller that gives up
-	plain := cc.claims == "" && !cc.forceRefresh
-	key := flightKey("client", "", ep.environment, ep.authority.tenant, scopes, fold, cc.claims, cc.forceRefresh)
-	return c.flights.do(ctx, key, func(ctx context.Context) (Result, error) {
-		if plain {
-			q := cache.AccessTokenQuery{
-				Environment: ep.environment, Realm: ep.authority.tenant, ClientID: c.clientID,
-				Scopes: scopes, CaseInsensitiveScopes: fold,
-			}
-			if at, ok := c.cache.AccessToken(ctx, q, c.cfg.clock()); ok {
+func (c *Confidential) fetchOnce(ctx context.Context, g grant, cc callConfig) (Result, error) {
+	g.scopes = slices.Clone(g.scopes) // the flight may outlive a caller that gives up
+	recheck := g.hash == "" && cc.claims == "" && !cc.forceRefresh
+	return c.flights.do(ctx, g.key(cc.claims, cc.forceRefresh), func(ctx context.Context) (Result, error) {
+		if recheck {
+			if at, ok := c.cache.AccessToken(ctx, g.query(c.clientID), c.cfg.clock()); ok {
 				return Result{Token: tokenFromCache(at), FromCache: true}, nil
 			}
 		}
-		return c.fetchForClient(ctx, ep, scopes, cc.claims)
+		return c.fetch(ctx, g, cc.claims)
 	})
+}
+
+// fetch asks the authority for g's token with claims and caches it.
+func (c *Confidential) fetch(ctx context.Context, g grant, claims string) (Result, error) {
+	if g.hash != "" {
+		return c.fetchOnBehalfOf(ctx, g, claims)
+	}
+	return c.fetchForClient(ctx, g, claims)
 }
 
 // fetchForClient asks the authority for a client-credentials token and
 // caches it.
-func (c *Confidential) fetchForClient(ctx context.Context, ep *endpoints, scopes []string, claims string) (Result, error) {
+func (c *Confidential) fetchForClient(ctx context.Context, g grant, claims string) (Result, error) {
 	start := time.Now()
 	merged, err := c.claimsFor(claims)
 	if err != nil {
 		return Result{}, err
 	}
-	scopes = oauth.AppScopes(scopes)
+	ep := g.ep
+	scopes := oauth.AppScopes(g.scopes)
 	c.log.debug(ctx, "flow: client credentials: asking the authority",
 		slog.Any("scopes", scopes), slog.String("authority", ep.authority.String()),
 		slog.Bool("claims", claims != ""))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -83,44 +82,16 @@ func (c *Confidential) onBehalfOf(ctx context.Context, assertion string, scopes 
 	if err != nil {
 		return Result{}, err
 	}
-	hash := cache.AssertionHash(assertion)
-	fold := a.caseInsensitiveScopes()
+	g := grant{ep: ep, scopes: scopes, fold: a.caseInsensitiveScopes(), assertion: assertion, hash: cache.AssertionHash(assertion)}
 	if cc.claims == "" && !cc.forceRefresh {
-		now := c.cfg.clock()
-		q := cache.AccessTokenQuery{
-			Environment: ep.environment, Realm: a.tenant, ClientID: c.clientID,
-			UserAssertionHash: hash, Scopes: scopes, CaseInsensitiveScopes: fold,
-		}
-		if at, ok := c.cache.AccessToken(ctx, q, now); ok {
-			c.logHit(ctx, "on-behalf-of", scopes, at)
-			if refreshDue(at.RefreshOn, now) {
-				c.refreshOnBehalfOf(ctx, ep, assertion, hash, scopes, fold, at.RefreshOn, now)
-			}
-			r := Result{Token: tokenFromCache(at), FromCache: true}
+		if r, ok := c.fromCache(ctx, &g); ok {
 			if withIDToken {
-				c.cachedIDToken(ctx, ep, hash, &r)
+				c.cachedIDToken(ctx, ep, g.hash, &r)
 			}
 			return r, nil
 		}
 	}
-	scopes = slices.Clone(scopes) // the flight may outlive a caller that gives up
-	key := flightKey("obo", hash, ep.environment, a.tenant, scopes, fold, cc.claims, cc.forceRefresh)
-	return c.flights.do(ctx, key, func(ctx context.Context) (Result, error) {
-		return c.fetchOnBehalfOf(ctx, ep, assertion, hash, scopes, cc.claims)
-	})
-}
-
-// refreshOnBehalfOf starts a background refresh of an on-behalf-of token
-// past its RefreshOn.
-func (c *Confidential) refreshOnBehalfOf(ctx context.Context, ep *endpoints, assertion, hash string, scopes []string, fold bool, refreshOn, now time.Time) {
-	scopes = slices.Clone(scopes)
-	c.refreshIfDue(ctx, refreshOn, now,
-		func() string {
-			return flightKey("obo", hash, ep.environment, ep.authority.tenant, scopes, fold, "", false)
-		},
-		func(ctx context.Context) (Result, error) {
-			return c.fetchOnBehalfOf(ctx, ep, assertion, hash, scopes, "")
-		})
+	return c.fetchOnce(ctx, g, cc)
 }
 
 // cachedIDToken adds the cached ID token of an assertion, its claims and
@@ -147,15 +118,16 @@ func (c *Confidential) cachedIDToken(ctx context.Context, ep *endpoints, hash st
 // fetchOnBehalfOf gets an on-behalf-of token from the authority: by the
 // assertion's cached refresh token if there is one and the authority
 // takes it, else by the on-behalf-of grant; and caches it.
-func (c *Confidential) fetchOnBehalfOf(ctx context.Context, ep *endpoints, assertion, hash string, scopes []string, claims string) (Result, error) {
+func (c *Confidential) fetchOnBehalfOf(ctx context.Context, g grant, claims string) (Result, error) {
 	start := time.Now()
 	merged, err := c.claimsFor(claims)
 	if err != nil {
 		return Result{}, err
 	}
-	userScopes := oauth.UserScopes(scopes, c.cfg.excludeScopes)
+	ep := g.ep
+	userScopes := oauth.UserScopes(g.scopes, c.cfg.excludeScopes)
 	if rt, ok := c.cache.RefreshToken(ctx, cache.RefreshTokenQuery{
-		Environment: ep.environment, ClientID: c.clientID, UserAssertionHash: hash,
+		Environment: ep.environment, ClientID: c.clientID, UserAssertionHash: g.hash,
 	}); ok {
 		c.log.debug(ctx, "flow: on-behalf-of: redeeming the assertion's refresh token",
 			slog.Any("scopes", userScopes), slog.String("authority", ep.authority.String()), slog.Bool("claims", claims != ""))
@@ -165,7 +137,7 @@ func (c *Confidential) fetchOnBehalfOf(ctx context.Context, ep *endpoints, asser
 			cred:      c.cred,
 		})
 		if err == nil {
-			return c.onBehalfOfResult(ctx, ep, hash, scopes, tok, start), nil
+			return c.onBehalfOfResult(ctx, g, tok, start), nil
 		}
 		var fe *Error
 		if !errors.As(err, &fe) {
@@ -178,19 +150,20 @@ func (c *Confidential) fetchOnBehalfOf(ctx context.Context, ep *endpoints, asser
 		slog.Any("scopes", userScopes), slog.String("authority", ep.authority.String()), slog.Bool("claims", claims != ""))
 	tok, err := c.redeem(ctx, tokenRequest{
 		endpoints: ep,
-		form:      oauth.OnBehalfOfForm(c.clientID, userScopes, assertion, merged),
+		form:      oauth.OnBehalfOfForm(c.clientID, userScopes, g.assertion, merged),
 		cred:      c.cred,
 	})
 	if err != nil {
 		return Result{}, err
 	}
-	return c.onBehalfOfResult(ctx, ep, hash, scopes, tok, start), nil
+	return c.onBehalfOfResult(ctx, g, tok, start), nil
 }
 
-// onBehalfOfResult caches an on-behalf-of response under the assertion's
-// hash and returns it as a Result.
-func (c *Confidential) onBehalfOfResult(ctx context.Context, ep *endpoints, hash string, scopes []string, tok *oauth.TokenResponse, start time.Time) Result {
-	r := Result{Token: tokenFromResponse(tok, scopes), IDToken: tok.IDToken}
+// onBehalfOfResult caches the on-behalf-of response tok to g under the
+// assertion's hash and returns it as a Result.
+func (c *Confidential) onBehalfOfResult(ctx context.Context, g grant, tok *oauth.TokenResponse, start time.Time) Result {
+	ep := g.ep
+	r := Result{Token: tokenFromResponse(tok, g.scopes), IDToken: tok.IDToken}
 	if tok.IDToken != "" {
 		claims, err := jwtClaims(tok.IDToken)
 		if err != nil {
@@ -204,8 +177,8 @@ func (c *Confidential) onBehalfOfResult(ctx context.Context, ep *endpoints, hash
 		Realm:             ep.authority.tenant,
 		ClientID:          c.clientID,
 		HomeAccountID:     r.Account.HomeAccountID,
-		UserAssertionHash: hash,
-		Scopes:            cachedScopes(tok.Scopes(), scopes),
+		UserAssertionHash: g.hash,
+		Scopes:            cachedScopes(tok.Scopes(), g.scopes),
 		AccessToken:       tok.AccessToken,
 		TokenType:         tok.TokenType,
 		ExpiresOn:         tok.ExpiresOn,
