@@ -2,6 +2,7 @@ package authtest
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -23,23 +24,40 @@ func imdsError(w http.ResponseWriter, status int, code, desc string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }
 
+// imdsFail reports problem to the server's log and answers with IMDS's
+// error shape.
+func (s *Server) imdsFail(w http.ResponseWriter, r *http.Request, status int, problem, code, desc string) {
+	s.logProblem(r, status, "IMDS: "+problem)
+	imdsError(w, status, code, desc)
+}
+
+// imdsQuery checks what IMDS requires of every request, the Metadata: true
+// header and an api-version, and returns the query; it answers the
+// request itself and returns false when one is missing. noVersion is the
+// error description for a missing api-version, which the two endpoints
+// word differently.
+func (s *Server) imdsQuery(w http.ResponseWriter, r *http.Request, noVersion string) (url.Values, bool) {
+	if !strings.EqualFold(r.Header.Get("Metadata"), "true") {
+		s.imdsFail(w, r, http.StatusBadRequest, "Metadata header missing", "invalid_request", "Required metadata header not specified")
+		return nil, false
+	}
+	q := r.URL.Query()
+	if q.Get("api-version") == "" {
+		s.imdsFail(w, r, http.StatusBadRequest, "api-version missing", "invalid_request", noVersion)
+		return nil, false
+	}
+	return q, true
+}
+
 // serveRegion answers GET /metadata/instance/compute/location with the
 // region as text.
 func (s *Server) serveRegion(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		s.logProblem(r, http.StatusMethodNotAllowed, "IMDS: method not allowed")
-		imdsError(w, http.StatusMethodNotAllowed, "invalid_request", "The request method is not allowed.")
+		s.imdsFail(w, r, http.StatusMethodNotAllowed, "method not allowed", "invalid_request", "The request method is not allowed.")
 		return
 	}
-	if !strings.EqualFold(r.Header.Get("Metadata"), "true") {
-		s.logProblem(r, http.StatusBadRequest, "IMDS: Metadata header missing")
-		imdsError(w, http.StatusBadRequest, "invalid_request", "Required metadata header not specified")
-		return
-	}
-	q := r.URL.Query()
-	if q.Get("api-version") == "" {
-		s.logProblem(r, http.StatusBadRequest, "IMDS: api-version missing")
-		imdsError(w, http.StatusBadRequest, "invalid_request", "Bad request. api-version was not specified in the request")
+	q, ok := s.imdsQuery(w, r, "Bad request. api-version was not specified in the request")
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -65,33 +83,26 @@ func (s *Server) serveRegion(w http.ResponseWriter, r *http.Request) {
 // carry every role of the resource's API, and live 24 hours; the response
 // fields are strings, as IMDS sends them.
 func (s *Server) serveManagedIdentity(w http.ResponseWriter, r *http.Request) {
-	if !strings.EqualFold(r.Header.Get("Metadata"), "true") {
-		s.logProblem(r, http.StatusBadRequest, "IMDS: Metadata header missing")
-		imdsError(w, http.StatusBadRequest, "invalid_request", "Required metadata header not specified")
-		return
-	}
-	q := r.URL.Query()
-	if q.Get("api-version") == "" {
-		s.logProblem(r, http.StatusBadRequest, "IMDS: api-version missing")
-		imdsError(w, http.StatusBadRequest, "invalid_request", "Required query variable 'api-version' is missing")
+	q, ok := s.imdsQuery(w, r, "Required query variable 'api-version' is missing")
+	if !ok {
 		return
 	}
 	resource := q.Get("resource")
 	if resource == "" {
-		s.logProblem(r, http.StatusBadRequest, "IMDS: resource missing")
-		imdsError(w, http.StatusBadRequest, "invalid_request", "Required query variable 'resource' is missing")
+		s.imdsFail(w, r, http.StatusBadRequest, "resource missing", "invalid_request", "Required query variable 'resource' is missing")
 		return
 	}
+	// A user-assigned identity is named by one of these parameters.
+	byClientID, byObjectID := q.Get("client_id"), q.Get("object_id")
+	byResID, byMIResID := q.Get("msi_res_id"), q.Get("mi_res_id")
+	is := func(want, have string) bool { return want != "" && strings.EqualFold(have, want) }
 	clientID, objectID := "", ""
 	resourceID := ""
 	s.mu.Lock()
 	switch {
-	case q.Get("client_id") != "" || q.Get("object_id") != "" || q.Get("msi_res_id") != "" || q.Get("mi_res_id") != "":
+	case byClientID != "" || byObjectID != "" || byResID != "" || byMIResID != "":
 		for _, m := range s.identities {
-			if (q.Get("client_id") != "" && strings.EqualFold(m.ClientID, q.Get("client_id"))) ||
-				(q.Get("object_id") != "" && strings.EqualFold(m.ObjectID, q.Get("object_id"))) ||
-				(q.Get("msi_res_id") != "" && strings.EqualFold(m.ResourceID, q.Get("msi_res_id"))) ||
-				(q.Get("mi_res_id") != "" && strings.EqualFold(m.ResourceID, q.Get("mi_res_id"))) {
+			if is(byClientID, m.ClientID) || is(byObjectID, m.ObjectID) || is(byResID, m.ResourceID) || is(byMIResID, m.ResourceID) {
 				clientID, objectID, resourceID = m.ClientID, m.ObjectID, m.ResourceID
 			}
 		}
@@ -102,13 +113,11 @@ func (s *Server) serveManagedIdentity(w http.ResponseWriter, r *http.Request) {
 	api := s.apiLocked(strings.TrimSuffix(resource, "/.default"))
 	s.mu.Unlock()
 	if clientID == "" {
-		s.logProblem(r, http.StatusBadRequest, "IMDS: identity not found")
-		imdsError(w, http.StatusBadRequest, "invalid_request", "Identity not found")
+		s.imdsFail(w, r, http.StatusBadRequest, "identity not found", "invalid_request", "Identity not found")
 		return
 	}
 	if api == nil {
-		s.logProblem(r, http.StatusBadRequest, "IMDS: unknown resource")
-		imdsError(w, http.StatusBadRequest, "invalid_resource", "AADSTS500011: The resource principal named "+resource+" was not found in the tenant named "+DefaultTenant+".")
+		s.imdsFail(w, r, http.StatusBadRequest, "unknown resource", "invalid_resource", "AADSTS500011: The resource principal named "+resource+" was not found in the tenant named "+DefaultTenant+".")
 		return
 	}
 	now := s.Now()
