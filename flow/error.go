@@ -82,20 +82,9 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "flow: authority error %d", e.StatusCode)
 	if e.Code != "" {
-		b.WriteString(" " + e.Code)
+		b.WriteByte(' ')
 	}
-	if e.Suberror != "" {
-		b.WriteString(" (suberror " + e.Suberror + ")")
-	}
-	if e.Description != "" {
-		b.WriteString(": " + e.Description)
-	}
-	if e.CorrelationID != "" {
-		b.WriteString(" [correlation_id " + e.CorrelationID + "]")
-	}
-	if e.TraceID != "" {
-		b.WriteString(" [trace_id " + e.TraceID + "]")
-	}
+	oauth.WriteErrorFields(&b, e.Code, e.Suberror, e.Description, e.CorrelationID, e.TraceID)
 	return b.String()
 }
 

@@ -56,30 +56,41 @@ func (e *ResponseError) Error() string {
 	if t := http.StatusText(e.StatusCode); t != "" {
 		b.WriteString(" " + t)
 	}
+	var code, suberror, description string
 	if e.NotJSON {
 		fmt.Fprintf(&b, " with a non-JSON body (%s)", orNone(e.ContentType))
 		if e.Body != "" {
 			fmt.Fprintf(&b, ": %q", e.Body)
 		}
 	} else if e.Code != "" {
-		b.WriteString(": " + e.Code)
-		if e.Suberror != "" {
-			b.WriteString(" (suberror " + e.Suberror + ")")
-		}
-		if e.Description != "" {
-			b.WriteString(": " + e.Description)
-		}
+		b.WriteString(": ")
+		code, suberror, description = e.Code, e.Suberror, e.Description
 	}
-	if e.CorrelationID != "" {
-		b.WriteString(" [correlation_id " + e.CorrelationID + "]")
-	}
-	if e.TraceID != "" {
-		b.WriteString(" [trace_id " + e.TraceID + "]")
-	}
+	WriteErrorFields(&b, code, suberror, description, e.CorrelationID, e.TraceID)
 	if e.StoppedRetry > 0 {
 		fmt.Fprintf(&b, " (not retried: Retry-After %s passes the deadline)", e.StoppedRetry)
 	}
 	return b.String()
+}
+
+// WriteErrorFields writes the fields of an authority's error to b as the
+// errors of this package and of flow show them: code, then
+// " (suberror …)", ": description", " [correlation_id …]" and
+// " [trace_id …]", each only when not empty.
+func WriteErrorFields(b *strings.Builder, code, suberror, description, correlationID, traceID string) {
+	b.WriteString(code)
+	if suberror != "" {
+		b.WriteString(" (suberror " + suberror + ")")
+	}
+	if description != "" {
+		b.WriteString(": " + description)
+	}
+	if correlationID != "" {
+		b.WriteString(" [correlation_id " + correlationID + "]")
+	}
+	if traceID != "" {
+		b.WriteString(" [trace_id " + traceID + "]")
+	}
 }
 
 func orNone(s string) string {
