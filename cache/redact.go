@@ -54,11 +54,12 @@ func timeAttr(key string, t time.Time) slog.Attr {
 	return slog.String(key, t.UTC().Format(time.RFC3339))
 }
 
-func secretAttr(s string) slog.Attr {
+// secretAttr shows whether secret s is set, never s.
+func secretAttr(key, s string) slog.Attr {
 	if s == "" {
-		return slog.String("secret", "")
+		return slog.String(key, "")
 	}
-	return slog.String("secret", redacted)
+	return slog.String(key, redacted)
 }
 
 func (t AccessToken) attrs() attrs {
@@ -70,7 +71,7 @@ func (t AccessToken) attrs() attrs {
 		slog.String("target", t.Target),
 		slog.String("token_type", t.TokenType),
 		timeAttr("expires_on", t.ExpiresOn),
-		secretAttr(t.Secret),
+		secretAttr("secret", t.Secret),
 	}
 }
 
@@ -91,7 +92,7 @@ func (t RefreshToken) attrs() attrs {
 		slog.String("environment", t.Environment),
 		slog.String("client_id", t.ClientID),
 		slog.String("family_id", t.FamilyID),
-		secretAttr(t.Secret),
+		secretAttr("secret", t.Secret),
 	}
 }
 
@@ -112,7 +113,7 @@ func (t IDToken) attrs() attrs {
 		slog.String("environment", t.Environment),
 		slog.String("realm", t.Realm),
 		slog.String("client_id", t.ClientID),
-		secretAttr(t.Secret),
+		secretAttr("secret", t.Secret),
 	}
 }
 
@@ -149,12 +150,6 @@ func (a Account) Format(f fmt.State, verb rune) { formatRedacted(f, verb, a.Stri
 func (a Account) LogValue() slog.Value { return slog.GroupValue(a.attrs()...) }
 
 func (r Response) attrs() attrs {
-	present := func(key, s string) slog.Attr {
-		if s == "" {
-			return slog.String(key, "")
-		}
-		return slog.String(key, redacted)
-	}
 	return attrs{
 		slog.String("environment", r.Environment),
 		slog.String("realm", r.Realm),
@@ -162,9 +157,9 @@ func (r Response) attrs() attrs {
 		slog.String("scopes", strings.Join(r.Scopes, " ")),
 		slog.String("token_type", r.TokenType),
 		timeAttr("expires_on", r.ExpiresOn),
-		present("access_token", r.AccessToken),
-		present("refresh_token", r.RefreshToken),
-		present("id_token", r.IDToken),
+		secretAttr("access_token", r.AccessToken),
+		secretAttr("refresh_token", r.RefreshToken),
+		secretAttr("id_token", r.IDToken),
 	}
 }
 
