@@ -53,9 +53,8 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, a *authority
 		fail(errMissingParam("grant_type"))
 		return
 	}
-	switch grant {
-	case grantClientCredentials, grantAuthorizationCode, grantRefreshToken, grantPassword, grantDeviceCode, grantJWTBearer:
-	default:
+	serveGrant, ok := grantHandlers[grant]
+	if !ok {
 		if len(grant) > 100 {
 			grant = grant[:100] + "..."
 		}
@@ -76,23 +75,20 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, a *authority
 		fail(e)
 		return
 	}
-	switch grant {
-	case grantClientCredentials:
-		e = s.grantClientCredentials(w, r, a, c, form, claims)
-	case grantPassword:
-		e = s.grantPassword(w, r, a, c, form, claims)
-	case grantRefreshToken:
-		e = s.grantRefreshToken(w, r, a, c, form, claims)
-	case grantAuthorizationCode:
-		e = s.grantAuthorizationCode(w, r, a, c, form, claims)
-	case grantDeviceCode:
-		e = s.grantDeviceCode(w, r, a, c, form, claims)
-	case grantJWTBearer:
-		e = s.grantOnBehalfOf(w, r, a, c, form, claims)
-	}
-	if e != nil {
+	if e := serveGrant(s, w, r, a, c, form, claims); e != nil {
 		fail(e)
 	}
+}
+
+// grantHandlers answer the grant types the token endpoint serves, after
+// the client authenticated.
+var grantHandlers = map[string]func(s *Server, w http.ResponseWriter, r *http.Request, a *authority, c *authenticatedClient, form url.Values, rc requestedClaims) *oauthError{
+	grantClientCredentials: (*Server).grantClientCredentials,
+	grantPassword:          (*Server).grantPassword,
+	grantRefreshToken:      (*Server).grantRefreshToken,
+	grantAuthorizationCode: (*Server).grantAuthorizationCode,
+	grantDeviceCode:        (*Server).grantDeviceCode,
+	grantJWTBearer:         (*Server).grantOnBehalfOf,
 }
 
 // requestedClaims is what a claims request parameter asks of the access
