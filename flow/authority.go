@@ -221,13 +221,12 @@ func hasSuffix(s string, suffixes []string) bool {
 // String returns the canonical authority URL.
 func (a authority) String() string { return a.scheme + "://" + a.host + a.path }
 
-// hostname returns the host without port.
-func (a authority) hostname() string {
-	if h, _, err := net.SplitHostPort(a.host); err == nil {
-		return h
-	}
-	return strings.Trim(a.host, "[]")
-}
+// hostname returns the host without port (and without the brackets of
+// an IPv6 literal).
+func (a authority) hostname() string { return (&url.URL{Host: a.host}).Hostname() }
+
+// port returns the port of a's host, "" when it has none.
+func (a authority) port() string { return (&url.URL{Host: a.host}).Port() }
 
 // known reports whether a is an Entra tenant authority on one of Entra's
 // known hosts (on the https port), whose endpoints need no discovery.
@@ -235,7 +234,7 @@ func (a authority) known() bool {
 	if a.kind != kindEntra || a.scheme != "https" {
 		return false
 	}
-	if _, port, err := net.SplitHostPort(a.host); err == nil && port != "443" {
+	if port := a.port(); port != "" && port != "443" {
 		return false
 	}
 	return entra.IsKnown(a.hostname())
