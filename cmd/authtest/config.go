@@ -18,7 +18,7 @@ import (
 type config struct {
 	Clients           []clientConfig          `json:"clients"`
 	Users             []userConfig            `json:"users"`
-	APIs              []authtest.API          `json:"apis"`
+	APIs              []apiConfig             `json:"apis"`
 	ManagedIdentities []managedIdentityConfig `json:"managed_identities"`
 	Tenants           map[string]string       `json:"tenants"`
 	Region            string                  `json:"region"`
@@ -67,25 +67,10 @@ type apiConfig struct {
 
 // UnmarshalJSON reads a config strictly.
 func (c *config) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Clients           []clientConfig          `json:"clients"`
-		Users             []userConfig            `json:"users"`
-		APIs              []apiConfig             `json:"apis"`
-		ManagedIdentities []managedIdentityConfig `json:"managed_identities"`
-		Tenants           map[string]string       `json:"tenants"`
-		Region            string                  `json:"region"`
-	}
+	type plain config // config without this method
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
-	if err := d.Decode(&raw); err != nil {
-		return err
-	}
-	c.Clients, c.Users, c.ManagedIdentities, c.Tenants, c.Region = raw.Clients, raw.Users, raw.ManagedIdentities, raw.Tenants, raw.Region
-	c.APIs = nil
-	for _, a := range raw.APIs {
-		c.APIs = append(c.APIs, authtest.API{Audience: a.Audience, AppID: a.AppID, Scopes: a.Scopes, Roles: a.Roles})
-	}
-	return nil
+	return d.Decode((*plain)(c))
 }
 
 // maxConfigSize bounds the configuration file.
@@ -170,7 +155,7 @@ func (c config) register(srv *authtest.Server) error {
 		})
 	}
 	for _, a := range c.APIs {
-		srv.AddAPI(a)
+		srv.AddAPI(authtest.API{Audience: a.Audience, AppID: a.AppID, Scopes: a.Scopes, Roles: a.Roles})
 	}
 	for _, m := range c.ManagedIdentities {
 		srv.AddManagedIdentity(authtest.ManagedIdentity{ClientID: m.ClientID, ObjectID: m.ObjectID, ResourceID: m.ResourceID})
