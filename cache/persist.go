@@ -231,8 +231,7 @@ func (d *document) apply(ch *change) {
 		n := ch.idt
 		nenv := canonEnv(n.Environment)
 		d.idts = deleteKeyed(d.idts, func(o *IDToken) bool {
-			return canonEnv(o.Environment) == nenv && o.Realm == n.Realm && o.ClientID == n.ClientID &&
-				o.HomeAccountID == n.HomeAccountID && o.UserAssertionHash == n.UserAssertionHash
+			return idtReplaces(n, nenv, o, canonEnv(o.Environment))
 		})
 		d.idts = append(d.idts, keyed[IDToken]{v: *n})
 	}
@@ -240,8 +239,7 @@ func (d *document) apply(ch *change) {
 		n := ch.acct
 		nenv := canonEnv(n.Environment)
 		d.accts = deleteKeyed(d.accts, func(o *Account) bool {
-			return canonEnv(o.Environment) == nenv && o.Realm == n.Realm &&
-				o.HomeAccountID == n.HomeAccountID && o.UserAssertionHash == n.UserAssertionHash
+			return acctReplaces(n, nenv, o, canonEnv(o.Environment))
 		})
 		d.accts = append(d.accts, keyed[Account]{v: *n})
 	}

@@ -227,7 +227,7 @@ func (c *Cache) putIDT(p *partition, t IDToken) {
 	e := c.addIDT(p, "", t)
 	for i := 0; i < len(p.x.idts); {
 		old := p.x.idts[i]
-		if old != e && old.env == e.env && old.t.Realm == t.Realm && old.t.ClientID == t.ClientID && old.t.HomeAccountID == t.HomeAccountID {
+		if old != e && idtReplaces(&e.t, e.env, &old.t, old.env) {
 			c.removeIDT(p, i)
 			continue
 		}
@@ -239,7 +239,7 @@ func (c *Cache) putAccount(p *partition, a Account) {
 	e := c.addAccount(p, "", a)
 	for i := 0; i < len(p.x.accts); {
 		old := p.x.accts[i]
-		if old != e && old.env == e.env && old.a.Realm == a.Realm && old.a.HomeAccountID == a.HomeAccountID {
+		if old != e && acctReplaces(&e.a, e.env, &old.a, old.env) {
 			c.removeAccount(p, i)
 			continue
 		}
@@ -302,4 +302,17 @@ func (c *Cache) putMeta(m AppMetadata) {
 func rtReplaces(n *RefreshToken, nenv string, o *RefreshToken, oenv string) bool {
 	return nenv == oenv && n.HomeAccountID == o.HomeAccountID && n.UserAssertionHash == o.UserAssertionHash &&
 		(n.ClientID == o.ClientID || (n.FamilyID != "" && n.FamilyID == o.FamilyID))
+}
+
+// idtReplaces reports whether ID token n replaces o: same identity,
+// environment, realm and client.
+func idtReplaces(n *IDToken, nenv string, o *IDToken, oenv string) bool {
+	return nenv == oenv && n.Realm == o.Realm && n.ClientID == o.ClientID &&
+		n.HomeAccountID == o.HomeAccountID && n.UserAssertionHash == o.UserAssertionHash
+}
+
+// acctReplaces reports whether account n replaces o: same identity,
+// environment and realm.
+func acctReplaces(n *Account, nenv string, o *Account, oenv string) bool {
+	return nenv == oenv && n.Realm == o.Realm && n.HomeAccountID == o.HomeAccountID && n.UserAssertionHash == o.UserAssertionHash
 }
