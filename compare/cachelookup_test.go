@@ -113,7 +113,7 @@ func newLookupApps(tb testing.TB, n int) *lookupApps {
 		tb.Fatal(err)
 	}
 	msal, err := confidential.New(authority, lookupClientID, cred,
-		confidential.WithHTTPClient(msalClient(srv)), confidential.WithCache(&loadOnce{data: doc}))
+		confidential.WithHTTPClient(srv.Client()), confidential.WithCache(&loadOnce{data: doc}))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package compare
 
 import (
 	"log/slog"
-	"net/http"
 	"testing"
 
 	"github.com/bearerhttp/bearer/authtest"
@@ -11,14 +10,12 @@ import (
 // newAuthority starts authtest in TLS mode (its Client answers for Entra's
 // real host names) with the application of these comparisons registered,
 // and without its log of the errors it answers (faults are expected here).
+// Both libraries use its Client as it is: MSAL Go adds "openid
+// offline_access profile" to client-credentials scopes, which authtest,
+// like Entra, ignores there.
 func newAuthority(tb testing.TB) *authtest.Server {
 	tb.Helper()
 	srv := authtest.NewTLSServer(tb, authtest.WithLogger(slog.New(slog.DiscardHandler)))
 	srv.AddClient(authtest.Client{ID: lookupClientID, Secret: lookupSecret})
 	return srv
 }
-
-// msalClient is srv's client for MSAL Go. (MSAL Go adds "openid
-// offline_access profile" to client-credentials scopes; authtest, like
-// Entra, ignores them there.)
-func msalClient(srv *authtest.Server) *http.Client { return srv.Client() }

@@ -118,7 +118,7 @@ func TestCompareOBOCacheGrowth(t *testing.T) {
 		}
 		w := &watchMSAL{}
 		app, err := confidential.New(authority, lookupClientID, cred,
-			confidential.WithHTTPClient(msalClient(srv)), confidential.WithCache(w))
+			confidential.WithHTTPClient(srv.Client()), confidential.WithCache(w))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -43,7 +43,7 @@ func TestCompareFirstTokenRequests(t *testing.T) {
 				t.Fatal(err)
 			}
 			app, err := confidential.New("https://"+login+"/"+tenant1, lookupClientID, cred,
-				append([]confidential.Option{confidential.WithHTTPClient(msalClient(srv))}, opts...)...)
+				append([]confidential.Option{confidential.WithHTTPClient(srv.Client())}, opts...)...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -53,7 +53,7 @@ func TestCompareRetryAfter(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				app, err := confidential.New(authority, lookupClientID, cred, confidential.WithHTTPClient(msalClient(srv)))
+				app, err := confidential.New(authority, lookupClientID, cred, confidential.WithHTTPClient(srv.Client()))
 				if err != nil {
 					t.Fatal(err)
 				}
