@@ -67,16 +67,6 @@ func (c *core) authorityFor(cc callConfig) (authority, error) {
 	return a.withTenant(cc.tenant)
 }
 
-// endpointsFor returns the endpoints of the authority a call goes to (see
-// [core.authorityFor] and [resolver.endpoints]).
-func (c *core) endpointsFor(ctx context.Context, cc callConfig) (*endpoints, error) {
-	a, err := c.authorityFor(cc)
-	if err != nil {
-		return nil, err
-	}
-	return c.endpointsOf(ctx, a)
-}
-
 // endpointsOf returns a's endpoints: computed once for the application's
 // own authority when they need no discovery (so the cached path of a
 // token call allocates nothing for them), else through the resolver.
@@ -95,7 +85,7 @@ func (c *core) claimsFor(claims string) (string, error) {
 
 // tokenRequest is one request to a token endpoint.
 type tokenRequest struct {
-	// endpoints are the authority's (from endpointsFor).
+	// endpoints are the authority's (from endpointsOf).
 	endpoints *endpoints
 	// form is the grant's form, from one of oauth's …Form builders, with
 	// the claims of claimsFor.

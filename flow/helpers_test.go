@@ -289,6 +289,16 @@ func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// endpointsFor returns the endpoints of the authority a call with cc goes
+// to, as the token calls find them (authorityFor, then endpointsOf).
+func (c *core) endpointsFor(ctx context.Context, cc callConfig) (*endpoints, error) {
+	a, err := c.authorityFor(cc)
+	if err != nil {
+		return nil, err
+	}
+	return c.endpointsOf(ctx, a)
+}
+
 // mustCore builds a core or fails the test.
 func mustCore(t *testing.T, clientID string, opts ...Option) *core {
 	t.Helper()
