@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -431,20 +432,11 @@ func secretsOf(form url.Values, header http.Header) []string {
 	}
 	if a := header.Get("Authorization"); a != "" {
 		out = append(out, a)
-		if _, cred, ok := cutSpace(a); ok {
+		if _, cred, ok := strings.Cut(a, " "); ok {
 			out = append(out, cred)
 		}
 	}
 	return out
-}
-
-func cutSpace(s string) (before, after string, ok bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ' ' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 // redactURL returns u without its query and fragment.

@@ -110,13 +110,13 @@ func (st *call) checkRetry(ctx context.Context, resp *http.Response, err error) 
 	} else if !Retryable(resp.StatusCode) {
 		return false, nil
 	}
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+	}
 	wait := max(st.client.backoff(st.retries+1, resp), 0)
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 		st.stopped = wait
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
 		st.client.log(ctx, "oauth: not retrying: the wait asked for passes the deadline",
 			slog.String("url", st.where), slog.Int("status", status),
 			slog.Duration("wait", wait), slog.Duration("time_left", time.Until(dl)))
@@ -124,10 +124,6 @@ func (st *call) checkRetry(ctx context.Context, resp *http.Response, err error) 
 	}
 	st.retries++
 	st.wait = wait
-	status := 0
-	if resp != nil {
-		status = resp.StatusCode
-	}
 	attrs := []slog.Attr{
 		slog.String("url", st.where), slog.Int("status", status),
 		slog.Int("retry", st.retries), slog.Duration("wait", wait),
