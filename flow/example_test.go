@@ -13,7 +13,7 @@ import (
 func ExampleError() {
 	// An error as an on-behalf-of request returns it when the user has
 	// not consented to the downstream API.
-	var err error = fmt.Errorf("on-behalf-of: %w", &flow.Error{
+	err := fmt.Errorf("on-behalf-of: %w", &flow.Error{
 		StatusCode: 400,
 		Code:       "invalid_grant",
 		Suberror:   "consent_required",
