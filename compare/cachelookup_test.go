@@ -11,7 +11,6 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/bearerhttp/bearer/authtest"
 	ourcache "github.com/bearerhttp/bearer/cache"
-	"github.com/bearerhttp/bearer/credential"
 	"github.com/bearerhttp/bearer/flow"
 )
 
@@ -108,21 +107,11 @@ func newLookupApps(tb testing.TB, n int) *lookupApps {
 		tb.Fatal(err)
 	}
 	authority := "https://" + lookupHost + "/" + lookupTenant(0)
-	cred, err := confidential.NewCredFromSecret(lookupSecret)
-	if err != nil {
-		tb.Fatal(err)
+	return &lookupApps{
+		srv:  srv,
+		msal: newMSAL(tb, authority, srv.Client(), confidential.WithCache(&loadOnce{data: doc})),
+		ours: newBearer(tb, authority, srv.Client(), flow.WithCache(c)),
 	}
-	msal, err := confidential.New(authority, lookupClientID, cred,
-		confidential.WithHTTPClient(srv.Client()), confidential.WithCache(&loadOnce{data: doc}))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ours, err := flow.NewConfidential(lookupClientID, credential.Secret(lookupSecret),
-		flow.WithAuthority(authority), flow.WithHTTPClient(srv.Client()), flow.WithCache(c))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &lookupApps{srv: srv, msal: msal, ours: ours}
 }
 
 // msalLookup is MSAL Go's silent lookup of tenant i's app token:

@@ -2,9 +2,13 @@ package compare
 
 import (
 	"log/slog"
+	"net/http"
 	"testing"
 
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/bearerhttp/bearer/authtest"
+	"github.com/bearerhttp/bearer/credential"
+	"github.com/bearerhttp/bearer/flow"
 )
 
 // newAuthority starts authtest in TLS mode (its Client answers for Entra's
@@ -18,4 +22,32 @@ func newAuthority(tb testing.TB) *authtest.Server {
 	srv := authtest.NewTLSServer(tb, authtest.WithLogger(slog.New(slog.DiscardHandler)))
 	srv.AddClient(authtest.Client{ID: lookupClientID, Secret: lookupSecret})
 	return srv
+}
+
+// newMSAL is MSAL Go's confidential client for the comparisons'
+// application (lookupClientID, lookupSecret) at authority, sending through
+// client.
+func newMSAL(tb testing.TB, authority string, client *http.Client, opts ...confidential.Option) confidential.Client {
+	tb.Helper()
+	cred, err := confidential.NewCredFromSecret(lookupSecret)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	app, err := confidential.New(authority, lookupClientID, cred, append([]confidential.Option{confidential.WithHTTPClient(client)}, opts...)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return app
+}
+
+// newBearer is bearer's confidential application for the same
+// registration at authority, sending through client.
+func newBearer(tb testing.TB, authority string, client *http.Client, opts ...flow.Option) *flow.Confidential {
+	tb.Helper()
+	app, err := flow.NewConfidential(lookupClientID, credential.Secret(lookupSecret),
+		append([]flow.Option{flow.WithAuthority(authority), flow.WithHTTPClient(client)}, opts...)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return app
 }

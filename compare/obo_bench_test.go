@@ -15,7 +15,6 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	ourcache "github.com/bearerhttp/bearer/cache"
-	"github.com/bearerhttp/bearer/credential"
 	"github.com/bearerhttp/bearer/flow"
 )
 
@@ -121,16 +120,8 @@ func BenchmarkCompareOBOCacheGrowth(b *testing.B) {
 	ctx := context.Background()
 	b.Run("MSALGo", func(b *testing.B) {
 		st := newStubEntra(b)
-		cred, err := confidential.NewCredFromSecret(lookupSecret)
-		if err != nil {
-			b.Fatal(err)
-		}
 		w := &watchMSAL{}
-		app, err := confidential.New(authority, lookupClientID, cred,
-			confidential.WithHTTPClient(st.client), confidential.WithCache(w))
-		if err != nil {
-			b.Fatal(err)
-		}
+		app := newMSAL(b, authority, st.client, confidential.WithCache(w))
 		st.eachCaller(b, func(assertion string) error {
 			_, err := app.AcquireTokenOnBehalfOf(ctx, assertion, oboScopes)
 			return err
@@ -142,11 +133,7 @@ func BenchmarkCompareOBOCacheGrowth(b *testing.B) {
 	b.Run("bearer", func(b *testing.B) {
 		st := newStubEntra(b)
 		c := ourcache.New(ourcache.WithMaxEntries(limit))
-		app, err := flow.NewConfidential(lookupClientID, credential.Secret(lookupSecret),
-			flow.WithAuthority(authority), flow.WithHTTPClient(st.client), flow.WithCache(c))
-		if err != nil {
-			b.Fatal(err)
-		}
+		app := newBearer(b, authority, st.client, flow.WithCache(c))
 		st.eachCaller(b, func(assertion string) error {
 			_, err := app.AcquireTokenOnBehalfOf(ctx, assertion, oboScopes)
 			return err

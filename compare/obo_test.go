@@ -11,7 +11,6 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/bearerhttp/bearer/authtest"
 	ourcache "github.com/bearerhttp/bearer/cache"
-	"github.com/bearerhttp/bearer/credential"
 	"github.com/bearerhttp/bearer/flow"
 )
 
@@ -112,16 +111,8 @@ func TestCompareOBOCacheGrowth(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("MSAL Go keeps every caller", func(t *testing.T) {
-		cred, err := confidential.NewCredFromSecret(lookupSecret)
-		if err != nil {
-			t.Fatal(err)
-		}
 		w := &watchMSAL{}
-		app, err := confidential.New(authority, lookupClientID, cred,
-			confidential.WithHTTPClient(srv.Client()), confidential.WithCache(w))
-		if err != nil {
-			t.Fatal(err)
-		}
+		app := newMSAL(t, authority, srv.Client(), confidential.WithCache(w))
 		for i, a := range callers {
 			if _, err := app.AcquireTokenOnBehalfOf(ctx, a, oboScopes); err != nil {
 				t.Fatalf("caller %d: %v", i, err)
@@ -136,11 +127,7 @@ func TestCompareOBOCacheGrowth(t *testing.T) {
 
 	t.Run("bearer stays at its cap", func(t *testing.T) {
 		c := ourcache.New(ourcache.WithMaxEntries(limit))
-		app, err := flow.NewConfidential(lookupClientID, credential.Secret(lookupSecret),
-			flow.WithAuthority(authority), flow.WithHTTPClient(srv.Client()), flow.WithCache(c))
-		if err != nil {
-			t.Fatal(err)
-		}
+		app := newBearer(t, authority, srv.Client(), flow.WithCache(c))
 		for i, a := range callers {
 			if _, err := app.AcquireTokenOnBehalfOf(ctx, a, oboScopes); err != nil {
 				t.Fatalf("caller %d: %v", i, err)

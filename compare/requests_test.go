@@ -7,7 +7,6 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/bearerhttp/bearer/authtest"
-	"github.com/bearerhttp/bearer/credential"
 	"github.com/bearerhttp/bearer/flow"
 )
 
@@ -38,15 +37,7 @@ func TestCompareFirstTokenRequests(t *testing.T) {
 	tenant1, tenant2 := lookupTenant(1), lookupTenant(2)
 	msal := func(opts ...confidential.Option) func(*testing.T, *authtest.Server) func(tenant string) error {
 		return func(t *testing.T, srv *authtest.Server) func(string) error {
-			cred, err := confidential.NewCredFromSecret(lookupSecret)
-			if err != nil {
-				t.Fatal(err)
-			}
-			app, err := confidential.New("https://"+login+"/"+tenant1, lookupClientID, cred,
-				append([]confidential.Option{confidential.WithHTTPClient(srv.Client())}, opts...)...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			app := newMSAL(t, "https://"+login+"/"+tenant1, srv.Client(), opts...)
 			return func(tenant string) error {
 				_, err := app.AcquireTokenByCredential(context.Background(), graphScopes, confidential.WithTenantID(tenant))
 				return err
@@ -73,11 +64,7 @@ func TestCompareFirstTokenRequests(t *testing.T) {
 		{
 			name: "bearer",
 			app: func(t *testing.T, srv *authtest.Server) func(string) error {
-				app, err := flow.NewConfidential(lookupClientID, credential.Secret(lookupSecret),
-					flow.WithAuthority("https://"+login+"/"+tenant1), flow.WithHTTPClient(srv.Client()))
-				if err != nil {
-					t.Fatal(err)
-				}
+				app := newBearer(t, "https://"+login+"/"+tenant1, srv.Client())
 				return func(tenant string) error {
 					_, err := app.AcquireTokenForClient(context.Background(), graphScopes, flow.Tenant(tenant))
 					return err

@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 	"github.com/bearerhttp/bearer/authtest"
-	"github.com/bearerhttp/bearer/credential"
 	"github.com/bearerhttp/bearer/flow"
 )
 
@@ -49,15 +47,8 @@ func TestCompareRetryAfter(t *testing.T) {
 			t.Run("MSAL Go fails", func(t *testing.T) {
 				srv.ResetRequests()
 				srv.InjectFaults(1, fault)
-				cred, err := confidential.NewCredFromSecret(lookupSecret)
-				if err != nil {
-					t.Fatal(err)
-				}
-				app, err := confidential.New(authority, lookupClientID, cred, confidential.WithHTTPClient(srv.Client()))
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, err = app.AcquireTokenByCredential(ctx, graphScopes)
+				app := newMSAL(t, authority, srv.Client())
+				_, err := app.AcquireTokenByCredential(ctx, graphScopes)
 				var callErr msalerrors.CallErr
 				if !errors.As(err, &callErr) || callErr.Resp == nil || callErr.Resp.StatusCode != status {
 					t.Fatalf("AcquireTokenByCredential: %v, want a CallErr with status %d", err, status)
@@ -71,12 +62,7 @@ func TestCompareRetryAfter(t *testing.T) {
 				srv.ResetRequests()
 				srv.InjectFaults(1, fault)
 				w := &waits{}
-				app, err := flow.NewConfidential(lookupClientID, credential.Secret(lookupSecret),
-					flow.WithAuthority(authority), flow.WithHTTPClient(srv.Client()),
-					flow.WithRetryPolicy(flow.RetryPolicy{Sleep: w.sleep}))
-				if err != nil {
-					t.Fatal(err)
-				}
+				app := newBearer(t, authority, srv.Client(), flow.WithRetryPolicy(flow.RetryPolicy{Sleep: w.sleep}))
 				res, err := app.AcquireTokenForClient(ctx, graphScopes)
 				if err != nil {
 					t.Fatalf("AcquireTokenForClient: %v", err)
