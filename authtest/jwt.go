@@ -186,31 +186,20 @@ func (t *jwt) alg() string { s, _ := t.header["alg"].(string); return s }
 
 func (t *jwt) headerString(name string) string { s, _ := t.header[name].(string); return s }
 
-func (t *jwt) str(name string) string { return claimString(t.claims, name) }
-
-func claimString(claims map[string]any, name string) string {
-	s, _ := claims[name].(string)
-	return s
-}
+func (t *jwt) str(name string) string { s, _ := t.claims[name].(string); return s }
 
 // num returns a numeric claim (seconds since the epoch for times).
-func (t *jwt) num(name string) (int64, bool) { return claimNum(t.claims, name) }
-
-func claimNum(claims map[string]any, name string) (int64, bool) {
-	switch v := claims[name].(type) {
-	case json.Number:
-		if i, err := v.Int64(); err == nil {
-			return i, true
-		}
-		if f, err := v.Float64(); err == nil {
-			return int64(f), true
-		}
-	case float64:
-		return int64(v), true
-	case int64:
-		return v, true
-	case int:
-		return int64(v), true
+// parseJWT decodes numbers as json.Number.
+func (t *jwt) num(name string) (int64, bool) {
+	n, ok := t.claims[name].(json.Number)
+	if !ok {
+		return 0, false
+	}
+	if i, err := n.Int64(); err == nil {
+		return i, true
+	}
+	if f, err := n.Float64(); err == nil {
+		return int64(f), true
 	}
 	return 0, false
 }
@@ -230,8 +219,6 @@ func claimStrings(claims map[string]any, name string) []string {
 			}
 		}
 		return out
-	case []string:
-		return v
 	}
 	return nil
 }
