@@ -73,20 +73,33 @@ func (r *resolver) metadata(ctx context.Context, a authority) (*endpoints, error
 	return r.discover(ctx, a)
 }
 
+// cached returns the endpoints discovered for key, if they are fresh.
+func (r *resolver) cached(key string) (*endpoints, bool) {
+	now := r.clock()
+	r.mu.Lock()
+	c, ok := r.docs[key]
+	r.mu.Unlock()
+	if ok && now.Sub(c.at) < discoveryTTL && now.Sub(c.at) >= -discoveryTTL {
+		return c.e, true
+	}
+	return nil, false
+}
+
 // discover returns a's discovered endpoints, from the cache or from one
 // discovery shared by concurrent callers. A caller whose ctx ends stops
 // waiting; the discovery itself goes on (bounded by the wire client's
 // timeout) for the others.
 func (r *resolver) discover(ctx context.Context, a authority) (*endpoints, error) {
 	key := a.String()
-	now := r.clock()
-	r.mu.Lock()
-	c, ok := r.docs[key]
-	r.mu.Unlock()
-	if ok && now.Sub(c.at) < discoveryTTL && now.Sub(c.at) >= -discoveryTTL {
-		return c.e, nil
+	if e, ok := r.cached(key); ok {
+		return e, nil
 	}
 	ch := r.group.DoChan(key, func() (any, error) {
+		// A caller that missed the cache above may start its flight after
+		// another flight has filled it: the cache is read again.
+		if e, ok := r.cached(key); ok {
+			return e, nil
+		}
 		e, err := r.fetch(context.WithoutCancel(ctx), a)
 		if err != nil {
 			return nil, err

@@ -89,7 +89,15 @@ func (r *regions) detect(ctx context.Context) string {
 	}
 	r.mu.Unlock()
 	ch := r.group.DoChan("region", func() (any, error) {
-		region := r.find(context.WithoutCancel(ctx))
+		// A caller that saw no answer above may start its flight after
+		// another flight has finished: the answer is looked for again.
+		r.mu.Lock()
+		detected, region := r.detected, r.region
+		r.mu.Unlock()
+		if detected {
+			return region, nil
+		}
+		region = r.find(context.WithoutCancel(ctx))
 		r.mu.Lock()
 		r.region, r.detected = region, true
 		r.mu.Unlock()
