@@ -15,6 +15,16 @@ func (c *Cache) readThrough(ctx context.Context, pid partID, ph uint64, si int, 
 	name := partitionName(pid)
 	flightKey := string(rune('0'+pid.kind)) + name
 	ch := c.loads.DoChan(flightKey, func() (any, error) {
+		// A caller that saw the partition unread may start its flight
+		// after another flight has read it: no second Load then.
+		s := &c.shards[si]
+		s.mu.Lock()
+		p := s.part(pid, ph)
+		loaded := p != nil && p.loaded
+		s.mu.Unlock()
+		if loaded {
+			return nil, nil
+		}
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.loadTimeout)
 		defer cancel()
 		data, err := c.store.Load(lctx, name)
