@@ -89,6 +89,7 @@ type reuseSource struct {
 	// Hooks for tests: nil or zero means the defaults above.
 	backoff        func(failures int) time.Duration
 	refreshTimeout time.Duration
+	gotEntry       func() // run by fetch between getting its entry and locking it
 
 	mu    sync.Mutex // serialises index updates
 	index atomic.Pointer[reuseIndex]
@@ -109,9 +110,10 @@ type reuseEntry struct {
 	state      atomic.Pointer[cached]
 	refreshing atomic.Bool // a background refresh is running
 
-	mu    sync.Mutex
-	seq   uint64   // calls started
-	calls []*fetch // calls in flight
+	mu      sync.Mutex
+	seq     uint64   // calls started
+	calls   []*fetch // calls in flight
+	removed bool     // dropped from the index: no call may start on it
 }
 
 // cached is an immutable view of an entry's token. Instants are on the
@@ -236,16 +238,21 @@ func (s *reuseSource) entry(scopes []string, tenant string) *reuseEntry {
 }
 
 // removable reports whether e holds nothing worth keeping at now: a token
-// past its margin (or none) and no call in flight.
+// past its margin (or none) and no call in flight. An entry found
+// removable is marked removed, as the index it is dropped from is stored
+// next: a caller that got e before then must not start a call on it,
+// which no later caller would find.
 func (e *reuseEntry) removable(now int64) bool {
 	e.mu.Lock()
-	busy := len(e.calls) > 0
-	e.mu.Unlock()
-	if busy {
+	defer e.mu.Unlock()
+	if len(e.calls) > 0 {
 		return false
 	}
-	c := e.state.Load()
-	return c == nil || now >= c.staleAt
+	if c := e.state.Load(); c != nil && now < c.staleAt {
+		return false
+	}
+	e.removed = true
+	return true
 }
 
 // fetch asks the source, joining an identical call in flight if there is
@@ -257,10 +264,19 @@ func (s *reuseSource) fetch(ctx context.Context, req TokenRequest) (Token, error
 	if err := ctx.Err(); err != nil {
 		return Token{}, err
 	}
-	e := s.entry(req.Scopes, req.TenantID)
 	plain := req.Claims == "" && !req.ForceRefresh && req.Challenge == nil
-
+	e := s.entry(req.Scopes, req.TenantID)
+	if s.gotEntry != nil {
+		s.gotEntry()
+	}
 	e.mu.Lock()
+	for e.removed {
+		// Another key's new entry dropped e from the index since entry
+		// returned it: take the entry the index holds now.
+		e.mu.Unlock()
+		e = s.entry(req.Scopes, req.TenantID)
+		e.mu.Lock()
+	}
 	if plain {
 		// A call may have finished since the lock-free read.
 		if c := e.state.Load(); c != nil && s.clock.now() < c.staleAt {
@@ -350,8 +366,9 @@ func (s *reuseSource) refreshInBackground(ctx context.Context, e *reuseEntry) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.find(TokenRequest{}) != nil {
-		// A plain call is already on its way.
+	if e.removed || e.find(TokenRequest{}) != nil {
+		// Dropped from the index (its token is past its margin: the next
+		// request fetches one), or a plain call is already on its way.
 		e.refreshing.Store(false)
 		return
 	}

@@ -569,6 +569,30 @@ func TestReuseDropsExpiredEntries(t *testing.T) {
 	})
 }
 
+// TestReuseEntryDroppedBeforeTheCall: between a caller getting the entry
+// of its key and starting its call, another caller's new key may drop
+// that entry from the index (it holds no token and no call yet). The call
+// must go to the entry the index holds, where the next caller finds its
+// token (or joins it); on the dropped entry, concurrent callers of the key
+// each called the source.
+func TestReuseEntryDroppedBeforeTheCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &countingSource{life: time.Hour}
+		r := ReuseTokenSource(src).(*reuseSource)
+		a := TokenRequest{Scopes: []string{"a"}}
+		r.gotEntry = func() {
+			r.gotEntry = nil
+			r.entry([]string{"b"}, "") // another caller's first request for b, at that moment
+		}
+		if tok := tokenOf(t, r, a); tok.AccessToken != "token-1" {
+			t.Fatalf("first request: %s", tok.AccessToken)
+		}
+		if tok := tokenOf(t, r, a); tok.AccessToken != "token-1" || src.count() != 1 {
+			t.Errorf("second request: %s after %d calls to the source, want the cached token-1 after 1", tok.AccessToken, src.count())
+		}
+	})
+}
+
 func TestReuseCancellation(t *testing.T) {
 	t.Run("a cancelled caller returns at once; the call goes on for the others", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
