@@ -190,16 +190,22 @@ func (c *Confidential) refresh(ctx context.Context, g grant, refreshOn, now time
 }
 
 // fetchOnce gets g's token from the authority, sharing the request with
-// concurrent identical calls. A plain client-credentials call looks in
-// the cache once more first, as a call that just ended may have cached
-// the token.
+// concurrent identical calls. A plain call looks in the cache once more
+// first, as a call that just ended may have cached the token (a caller
+// that missed the cache can start its flight after another caller's
+// flight has ended); an on-behalf-of result found there carries the
+// cached ID token, as a cached result of AcquireTokenOnBehalfOf does.
 func (c *Confidential) fetchOnce(ctx context.Context, g grant, cc callConfig) (Result, error) {
 	g.scopes = slices.Clone(g.scopes) // the flight may outlive a caller that gives up
-	recheck := g.hash == "" && cc.claims == "" && !cc.forceRefresh
+	recheck := cc.claims == "" && !cc.forceRefresh
 	return c.flights.do(ctx, g.key(cc.claims, cc.forceRefresh), func(ctx context.Context) (Result, error) {
 		if recheck {
 			if at, ok := c.cache.AccessToken(ctx, g.query(c.clientID), c.cfg.clock()); ok {
-				return Result{Token: tokenFromCache(at), FromCache: true}, nil
+				r := Result{Token: tokenFromCache(at), FromCache: true}
+				if g.hash != "" {
+					c.cachedIDToken(ctx, g.ep, g.hash, &r)
+				}
+				return r, nil
 			}
 		}
 		return c.fetch(ctx, g, cc.claims)

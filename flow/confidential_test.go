@@ -390,6 +390,53 @@ func TestClientCallsCoalesced(t *testing.T) {
 	}
 }
 
+// TestLateFlightFindsTheCachedToken checks the race of concurrent first
+// calls: a plain call that missed the cache, and whose flight starts only
+// after another call's flight has cached the token, is served that token
+// without a second request. The late caller's flight is started directly.
+func TestLateFlightFindsTheCachedToken(t *testing.T) {
+	t.Run("client_credentials", func(t *testing.T) {
+		srv, app := newDaemon(t)
+		first, err := app.AcquireTokenForClient(bg(), []string{graphDefault})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep, err := app.endpointsOf(bg(), app.authority)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := app.fetchOnce(bg(), grant{ep: ep, scopes: []string{graphDefault}, fold: true}, callConfig{})
+		if err != nil || !r.FromCache || r.AccessToken != first.AccessToken {
+			t.Errorf("late flight: from cache %v, same token %v, %v", r.FromCache, r.AccessToken == first.AccessToken, err)
+		}
+		if n := srv.TokenRequests(); n != 1 {
+			t.Errorf("%d token requests, want 1", n)
+		}
+	})
+	t.Run("on_behalf_of", func(t *testing.T) {
+		m := newMiddleTier(t, authtest.Client{})
+		app := m.app(t)
+		alice := m.assertion(aliceName)
+		first, err := app.AcquireTokenOnBehalfOf(bg(), alice, downstreamRead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep, err := app.endpointsOf(bg(), app.authority)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := grant{ep: ep, scopes: downstreamRead, fold: true, assertion: alice, hash: cache.AssertionHash(alice)}
+		r, err := app.fetchOnce(bg(), g, callConfig{})
+		if err != nil || !r.FromCache || r.AccessToken != first.AccessToken || r.IDToken != first.IDToken || r.Account != first.Account {
+			t.Errorf("late flight: from cache %v, same token %v, same ID token %v, account %s: %v",
+				r.FromCache, r.AccessToken == first.AccessToken, r.IDToken == first.IDToken, dumpAccount(r.Account), err)
+		}
+		if got := m.grants(); len(got) != 1 {
+			t.Errorf("grants %v, want the first call's only", got)
+		}
+	})
+}
+
 // TestClientCallerGivesUp checks that a caller whose context ends stops
 // waiting at once, and that the request is cancelled when nobody waits.
 func TestClientCallerGivesUp(t *testing.T) {
