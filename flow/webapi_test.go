@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -311,6 +312,48 @@ func TestMiddlewareKeysUnavailable(t *testing.T) {
 	if w := a.call("Bearer " + tok); w.Code != 200 {
 		t.Errorf("once the keys can be read: %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
 	}
+}
+
+// TestLateKeyReadTakesTheEndedOne checks the race of concurrent first
+// requests: a caller that found no keys, and whose read starts only after
+// another caller's read has ended, takes that read's outcome (the keys,
+// or the failure) rather than reading the keys again within the minute.
+// The late caller's read is started directly, with the count of reads it
+// saw.
+func TestLateKeyReadTakesTheEndedOne(t *testing.T) {
+	t.Run("read", func(t *testing.T) {
+		m := newMiddleTier(t, authtest.Client{})
+		a := newAPI(t, m, nil, WithAudiences(middleAPI))
+		tok := m.assertion(aliceName)
+		if w := a.call("Bearer " + tok); w.Code != 200 {
+			t.Fatalf("status %d", w.Code)
+		}
+		k := &a.app.keys
+		set, err := k.fetch(bg(), k.url, 0)
+		if _, ok := rsaKey(set, kidOf(t, tok)); err != nil || !ok {
+			t.Errorf("late read: key found %v, %v", ok, err)
+		}
+		if n := m.srv.CountRequests(authtest.EndpointKeys); n != 1 {
+			t.Errorf("%d key reads, want 1", n)
+		}
+	})
+	t.Run("failed", func(t *testing.T) {
+		m := newMiddleTier(t, authtest.Client{})
+		var sl sleeps
+		a := newAPI(t, m, []Option{WithRetryPolicy(RetryPolicy{Sleep: sl.sleep})}, WithAudiences(middleAPI))
+		m.srv.InjectFaults(3, authtest.Fault{Endpoint: authtest.EndpointKeys, Status: 503})
+		if w := a.call("Bearer " + m.assertion(aliceName)); w.Code != 503 {
+			t.Fatalf("status %d", w.Code)
+		}
+		reads := m.srv.CountRequests(authtest.EndpointKeys)
+		k := &a.app.keys
+		if _, err := k.fetch(bg(), k.url, 0); !errors.Is(err, errKeysUnavailable) {
+			t.Errorf("late read: %v, want the failed read's error", err)
+		}
+		if n := m.srv.CountRequests(authtest.EndpointKeys); n != reads {
+			t.Errorf("%d more key reads, want none", n-reads)
+		}
+	})
 }
 
 // TestMiddlewareOnBehalfOf is the middle tier: the middleware validates
