@@ -147,7 +147,7 @@ func (s *reuseSource) Token(ctx context.Context, req TokenRequest) (Token, error
 				now := s.clock.now()
 				if now < c.staleAt {
 					if now >= c.refreshAt && now >= c.retryAt {
-						s.refreshInBackground(ctx, e)
+						s.refreshInBackground(ctx, e, c)
 					}
 					return c.tok, nil
 				}
@@ -359,16 +359,19 @@ func (s *reuseSource) start(ctx context.Context, e *reuseEntry, req TokenRequest
 	return f
 }
 
-// refreshInBackground starts a background refresh of e unless one runs.
-func (s *reuseSource) refreshInBackground(ctx context.Context, e *reuseEntry) {
+// refreshInBackground starts a background refresh of e, whose state c
+// asked for one, unless one runs.
+func (s *reuseSource) refreshInBackground(ctx context.Context, e *reuseEntry, c *cached) {
 	if !e.refreshing.CompareAndSwap(false, true) {
 		return
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.removed || e.find(TokenRequest{}) != nil {
-		// Dropped from the index (its token is past its margin: the next
-		// request fetches one), or a plain call is already on its way.
+	if e.state.Load() != c || e.removed || e.find(TokenRequest{}) != nil {
+		// A call (another refresh, say) has replaced c since the caller
+		// read it; or e was dropped from the index (its token is past its
+		// margin: the next request fetches one); or a plain call is
+		// already on its way.
 		e.refreshing.Store(false)
 		return
 	}

@@ -269,6 +269,34 @@ func TestReuseBackgroundRefresh(t *testing.T) {
 	})
 }
 
+// TestReuseRefreshNotRepeatedFromAReplacedState: a request reads the
+// token's state, due for a refresh; before it starts one, another
+// request's refresh runs and finishes. The state it read is no longer
+// current, and it must not start a second refresh.
+func TestReuseRefreshNotRepeatedFromAReplacedState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newScripted()
+		r := ReuseTokenSource(src).(*reuseSource)
+		t0 := time.Now()
+		first := async(r, context.Background(), plainReq)
+		src.next(t).answer(Token{AccessToken: "A", ExpiresOn: t0.Add(time.Hour), RefreshOn: t0.Add(30 * time.Minute)}, nil)
+		must(t, first)
+		time.Sleep(30 * time.Minute)
+
+		e := r.lookup(plainReq.Scopes, "")
+		due := e.state.Load() // the slow request reads A's state
+		tokenOf(t, r, plainReq)
+		now := time.Now()
+		src.next(t).answer(Token{AccessToken: "B", ExpiresOn: now.Add(time.Hour), RefreshOn: now.Add(30 * time.Minute)}, nil)
+		synctest.Wait()
+		r.refreshInBackground(context.Background(), e, due) // the slow request goes on
+		src.none(t)
+		if tok := tokenOf(t, r, plainReq); tok.AccessToken != "B" {
+			t.Errorf("after the refresh: %s", tok.AccessToken)
+		}
+	})
+}
+
 func TestReuseBackgroundRefreshTimesOut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := newScripted()
