@@ -43,7 +43,8 @@ type Cache struct {
 	bytes   atomic.Int64
 	nparts  atomic.Int64
 
-	loads singleflight.Group
+	loads   singleflight.Group
+	traffic []storeTraffic // by shard, guarded by the shard's lock
 
 	metaMu sync.RWMutex
 	meta   []*metaEntry
@@ -73,6 +74,7 @@ func New(opts ...Option) *Cache {
 	c := &Cache{
 		seed:        maphash.MakeSeed(),
 		shards:      make([]shard, n),
+		traffic:     make([]storeTraffic, n),
 		mask:        uint64(n - 1),
 		maxEntries:  cfg.maxEntries,
 		maxBytes:    cfg.maxBytes,

@@ -11,39 +11,108 @@ import (
 // memory. Concurrent calls for one partition share one Load. The load
 // outlives a cancelled caller (capped by loadTimeout), so the goroutines
 // sharing it still get it.
+//
+// A write-through of the partition (its memory changed, then its stored
+// document) that overlaps a Load makes what the Load read possibly older
+// than memory: merged, it would bring back what the write removed or
+// replaced. Such a Load is not merged but made again, up to maxLoads
+// times; after that the partition stays unread and the lookup misses.
 func (c *Cache) readThrough(ctx context.Context, pid partID, ph uint64, si int, now time.Time) {
 	name := partitionName(pid)
 	flightKey := string(rune('0'+pid.kind)) + name
 	ch := c.loads.DoChan(flightKey, func() (any, error) {
-		// A caller that saw the partition unread may start its flight
-		// after another flight has read it: no second Load then.
-		s := &c.shards[si]
-		s.mu.Lock()
-		p := s.part(pid, ph)
-		loaded := p != nil && p.loaded
-		s.mu.Unlock()
-		if loaded {
-			return nil, nil
-		}
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.loadTimeout)
 		defer cancel()
-		data, err := c.store.Load(lctx, name)
-		if err != nil {
-			c.logStoreError(ctx, &StoreError{Op: "load", Err: err}, pid.kind)
-			return nil, err
+		s := &c.shards[si]
+		for range maxLoads {
+			// A caller that saw the partition unread may start its flight
+			// after another flight has read it: no second Load then.
+			s.mu.Lock()
+			p := s.part(pid, ph)
+			if p != nil && p.loaded {
+				s.mu.Unlock()
+				return nil, nil
+			}
+			m := c.traffic[si].startLoad(pid)
+			s.mu.Unlock()
+			data, err := c.store.Load(lctx, name)
+			if err != nil {
+				s.mu.Lock()
+				c.traffic[si].endLoad(pid)
+				s.mu.Unlock()
+				c.logStoreError(ctx, &StoreError{Op: "load", Err: err}, pid.kind)
+				return nil, err
+			}
+			d, err := decodeDocument(data)
+			if err != nil {
+				c.logStoreError(ctx, &StoreError{Op: "load", Err: err}, pid.kind)
+				d = &document{}
+			}
+			if c.mergeLoaded(pid, ph, si, d, now, m) {
+				return nil, nil
+			}
 		}
-		d, err := decodeDocument(data)
-		if err != nil {
-			c.logStoreError(ctx, &StoreError{Op: "load", Err: err}, pid.kind)
-			d = &document{}
-		}
-		c.mergeLoaded(pid, ph, si, d, now)
 		return nil, nil
 	})
 	select {
 	case <-ch:
 	case <-ctx.Done():
 	}
+}
+
+// maxLoads bounds the Loads of one read-through whose Loads overlap
+// write-throughs of the partition.
+const maxLoads = 3
+
+// storeTraffic is what read-throughs need to know of the write-throughs
+// of one shard's partitions. The shard's lock guards it.
+type storeTraffic struct {
+	writing map[partID]int       // write-throughs under way: memory changed, the store not yet
+	loading map[partID]*loadMark // read-through Loads under way
+}
+
+// loadMark tells a read-through Load that a write-through of its partition
+// overlapped it.
+type loadMark struct{ stale bool }
+
+// startLoad notes a Load of pid. A write-through under way makes it stale
+// from the start: the store may not hold its changes yet.
+func (t *storeTraffic) startLoad(pid partID) *loadMark {
+	m := &loadMark{stale: t.writing[pid] > 0}
+	if t.loading == nil {
+		t.loading = make(map[partID]*loadMark)
+	}
+	t.loading[pid] = m
+	return m
+}
+
+func (t *storeTraffic) endLoad(pid partID) { delete(t.loading, pid) }
+
+// startWrite notes a write-through of pid, as its memory changes (under
+// the shard's lock): a Load under way may have read the store before.
+func (t *storeTraffic) startWrite(pid partID) {
+	if t.writing == nil {
+		t.writing = make(map[partID]int)
+	}
+	t.writing[pid]++
+	if m := t.loading[pid]; m != nil {
+		m.stale = true
+	}
+}
+
+// endWrite notes that a write-through of pid has reached the store (or
+// failed): a Load under way may have read the store before.
+func (c *Cache) endWrite(si int, pid partID) {
+	s := &c.shards[si]
+	s.mu.Lock()
+	t := &c.traffic[si]
+	if t.writing[pid]--; t.writing[pid] <= 0 {
+		delete(t.writing, pid)
+	}
+	if m := t.loading[pid]; m != nil {
+		m.stale = true
+	}
+	s.mu.Unlock()
 }
 
 // findInPart runs find on partition pid under its shard lock, when memory
@@ -92,13 +161,20 @@ func (c *Cache) loadedPart(ctx context.Context, pid partID) *partition {
 	return p
 }
 
-// mergeLoaded adds the entries of d that belong to partition pid to
-// memory and marks the partition loaded. Entries already in memory under
-// the same key win (memory is written through, so it is never older).
-// Access tokens expired at now are skipped (none when now is zero).
-func (c *Cache) mergeLoaded(pid partID, ph uint64, si int, d *document, now time.Time) {
+// mergeLoaded adds the entries of d, read by the Load marked m, that
+// belong to partition pid to memory and marks the partition loaded.
+// Entries already in memory under the same key win (memory is written
+// through, so it is never older). Access tokens expired at now are
+// skipped (none when now is zero). It merges nothing, and reports false,
+// when a write-through of the partition overlapped the Load.
+func (c *Cache) mergeLoaded(pid partID, ph uint64, si int, d *document, now time.Time, m *loadMark) bool {
 	s := &c.shards[si]
 	s.mu.Lock()
+	c.traffic[si].endLoad(pid)
+	if m.stale {
+		s.mu.Unlock()
+		return false
+	}
 	p := c.partOrNew(s, pid, ph, false)
 	p.loaded = true
 	have := make(map[string]struct{})
@@ -170,15 +246,18 @@ func (c *Cache) mergeLoaded(pid partID, ph uint64, si int, d *document, now time
 	}
 	c.metaMu.Unlock()
 	c.enforce(si, p)
+	return true
 }
 
 // writeThrough applies edit to partition pid's stored document. A store
 // failure is logged and returned as a *StoreError. A stored document that
-// cannot be read is replaced.
-func (c *Cache) writeThrough(ctx context.Context, pid partID, edit func(d *document)) error {
+// cannot be read is replaced. The caller changed memory, in shard si,
+// with c.traffic[si].startWrite(pid) under the same lock.
+func (c *Cache) writeThrough(ctx context.Context, pid partID, si int, edit func(d *document)) error {
 	if c.store == nil {
 		return nil
 	}
+	defer c.endWrite(si, pid)
 	err := c.store.Update(ctx, partitionName(pid), func(old []byte) ([]byte, error) {
 		d, err := decodeDocument(old)
 		if err != nil {

@@ -21,13 +21,17 @@ func (c *Cache) RemoveAccount(ctx context.Context, a Account, clientID string) e
 	pid := partitionOf(a.UserAssertionHash, a.HomeAccountID, "", "")
 	ph := c.hashPart(pid)
 	env := canonEnv(a.Environment)
-	s := &c.shards[c.shardIndex(ph)]
+	si := c.shardIndex(ph)
+	s := &c.shards[si]
 	s.mu.Lock()
 	if p := s.part(pid, ph); p != nil {
 		c.removeAccountEntries(s, p, env, a.HomeAccountID, clientID)
 	}
+	if c.store != nil {
+		c.traffic[si].startWrite(pid)
+	}
 	s.mu.Unlock()
-	return c.writeThrough(ctx, pid, func(d *document) { d.removeAccount(env, a.HomeAccountID, clientID) })
+	return c.writeThrough(ctx, pid, si, func(d *document) { d.removeAccount(env, a.HomeAccountID, clientID) })
 }
 
 func (c *Cache) removeAccountEntries(s *shard, p *partition, env, home, clientID string) {
@@ -107,13 +111,17 @@ func (c *Cache) RemoveAppTokens(ctx context.Context, clientID, tenant string) er
 	var errs []error
 	for _, pid := range pids {
 		ph := c.hashPart(pid)
-		s := &c.shards[c.shardIndex(ph)]
+		si := c.shardIndex(ph)
+		s := &c.shards[si]
 		s.mu.Lock()
 		if p := s.part(pid, ph); p != nil {
 			c.removePartition(s, p)
 		}
+		if c.store != nil {
+			c.traffic[si].startWrite(pid)
+		}
 		s.mu.Unlock()
-		err := c.writeThrough(ctx, pid, func(d *document) {
+		err := c.writeThrough(ctx, pid, si, func(d *document) {
 			d.ats = deleteKeyed(d.ats, func(t *AccessToken) bool {
 				return t.ClientID == clientID && partitionOf(t.UserAssertionHash, t.HomeAccountID, t.ClientID, t.Realm) == pid
 			})

@@ -319,6 +319,74 @@ func TestStore_cancelledWaiterMisses(t *testing.T) {
 	})
 }
 
+// TestStore_loadOverlappingAWriteIsNotMerged: a lookup's read-through
+// Load reads the stored partition; before it merges what it read, a
+// write-through changes the partition in memory and in the store. What the
+// Load read is older than memory: merged, it would bring back what the
+// write removed or replaced.
+func TestStore_loadOverlappingAWriteIsNotMerged(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		seed  Response
+		write func(c *Cache) error
+		query AccessTokenQuery
+	}{
+		{"RemoveAccount", userResponse("h", "at", "s"),
+			func(c *Cache) error {
+				return c.RemoveAccount(ctx, Account{HomeAccountID: "h", Environment: "login.windows.net"}, "my_client_id")
+			},
+			userQuery("h", "s")},
+		{"RemoveAppTokens", appResponse("app", "t", "app-token", "s"),
+			func(c *Cache) error { return c.RemoveAppTokens(ctx, "app", "t") },
+			AccessTokenQuery{Environment: "login.microsoftonline.com", Realm: "t", ClientID: "app", Scopes: []string{"s"}}},
+		{"StoreResponse replacing a token of intersecting scopes", userResponse("h", "old", "s1", "s2"),
+			func(c *Cache) error { return c.StoreResponse(ctx, userResponse("h", "new", "s1"), t0) },
+			userQuery("h", "s2")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				mem := NewMemoryStore()
+				mustStore(t, New(WithStore(mem)), tt.seed, t0)
+				release := make(chan struct{})
+				c := New(WithStore(&slowLoadStore{Store: mem, release: release}))
+				done := make(chan struct{})
+				go func() {
+					c.AccessToken(ctx, tt.query, t0) // its Load reads the seed, then waits
+					close(done)
+				}()
+				synctest.Wait()
+				if err := tt.write(c); err != nil {
+					t.Fatal(err)
+				}
+				close(release)
+				<-done
+				if at, ok := c.AccessToken(ctx, tt.query, t0); ok {
+					t.Errorf("after the write: %q served, read by a Load that overlapped it", at.Secret)
+				}
+			})
+		})
+	}
+}
+
+// slowLoadStore reads the partition at once but holds every Load's answer
+// until release is closed.
+type slowLoadStore struct {
+	Store
+	release chan struct{}
+}
+
+func (s *slowLoadStore) Load(ctx context.Context, p string) ([]byte, error) {
+	data, err := s.Store.Load(ctx, p)
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return data, err
+}
+
 // gatedStore holds every Load until release is closed.
 type gatedStore struct {
 	Store

@@ -190,11 +190,15 @@ func (c *Cache) StoreResponse(ctx context.Context, r Response, now time.Time) er
 	}
 	s.touch(p)
 	c.dropIfEmpty(s, p)
+	through := c.store != nil && (ch.at != nil || ch.rt != nil || ch.idt != nil || ch.acct != nil)
+	if through {
+		c.traffic[si].startWrite(pid)
+	}
 	s.mu.Unlock()
 	c.putMeta(*ch.meta)
 	c.enforce(si, p)
-	if c.store != nil && (ch.at != nil || ch.rt != nil || ch.idt != nil || ch.acct != nil) {
-		_ = c.writeThrough(ctx, pid, func(d *document) { d.apply(&ch) })
+	if through {
+		_ = c.writeThrough(ctx, pid, si, func(d *document) { d.apply(&ch) })
 	}
 	return nil
 }
