@@ -48,7 +48,7 @@ type app struct {
 	keys keySet
 
 	// onRefreshed, when set (by tests), is called when a background
-	// refresh ends.
+	// refresh has ended: its outcome recorded, its flight gone.
 	onRefreshed func(key string, err error)
 }
 
@@ -167,52 +167,63 @@ func refreshDue(refreshOn, now time.Time) bool {
 // due since refreshOn (see refreshDue), unless one runs for key or a
 // failed one's backoff has not passed. fetch gets and caches the new
 // token.
+//
+// The backoff is checked when no refresh of key is under way, and a
+// refresh records its outcome before it ends: a caller that found the
+// token due while a refresh was failing cannot start another one within
+// the backoff.
 func (a *app) refreshInBackground(ctx context.Context, key string, refreshOn, now time.Time, fetch func(context.Context) (Result, error)) {
-	a.bgMu.Lock()
-	b, failed := a.bgBackoff[key]
-	a.bgMu.Unlock()
-	if failed && now.Before(b.retryAt) {
-		return
+	var failures int
+	backingOff := func() bool {
+		a.bgMu.Lock()
+		defer a.bgMu.Unlock()
+		b, failed := a.bgBackoff[key]
+		failures = b.failures
+		return failed && now.Before(b.retryAt)
 	}
-	started := a.flights.background(ctx, key, fetch, func(err error) {
-		a.refreshed(ctx, key, err)
+	record := func(fctx context.Context) (r Result, err error) {
+		err = errPanicked // what is recorded if fetch panics
+		defer func() { a.refreshed(ctx, key, err) }()
+		return fetch(fctx)
+	}
+	started := a.flights.background(ctx, key, backingOff, record, func(err error) {
+		if a.onRefreshed != nil {
+			a.onRefreshed(key, err)
+		}
 	})
 	if started {
 		a.log.debug(ctx, "flow: refreshing a token in the background",
-			slog.Time("refresh_on", refreshOn), slog.Int("failures", b.failures))
+			slog.Time("refresh_on", refreshOn), slog.Int("failures", failures))
 	}
 }
 
 // refreshed records the outcome of a background refresh of key.
 func (a *app) refreshed(ctx context.Context, key string, err error) {
 	a.bgMu.Lock()
+	defer a.bgMu.Unlock()
 	if err == nil {
 		delete(a.bgBackoff, key)
-	} else {
-		b := a.bgBackoff[key]
-		b.failures++
-		wait := firstRefreshBackoff << min(b.failures-1, 10)
-		wait = min(wait, maxRefreshBackoff)
-		now := a.cfg.clock()
-		b.retryAt = now.Add(wait)
-		if len(a.bgBackoff) >= maxBackoffEntries {
-			// Forget the keys nobody has asked for since their backoff
-			// ended (users gone, assertions expired), so that a web API
-			// serving many users does not grow this map without bound.
-			for k, old := range a.bgBackoff {
-				if now.Sub(old.retryAt) > maxRefreshBackoff {
-					delete(a.bgBackoff, k)
-				}
+		return
+	}
+	b := a.bgBackoff[key]
+	b.failures++
+	wait := firstRefreshBackoff << min(b.failures-1, 10)
+	wait = min(wait, maxRefreshBackoff)
+	now := a.cfg.clock()
+	b.retryAt = now.Add(wait)
+	if len(a.bgBackoff) >= maxBackoffEntries {
+		// Forget the keys nobody has asked for since their backoff
+		// ended (users gone, assertions expired), so that a web API
+		// serving many users does not grow this map without bound.
+		for k, old := range a.bgBackoff {
+			if now.Sub(old.retryAt) > maxRefreshBackoff {
+				delete(a.bgBackoff, k)
 			}
 		}
-		a.bgBackoff[key] = b
-		a.log.debug(ctx, "flow: background refresh failed; the cached token keeps serving",
-			slog.Int("failures", b.failures), slog.Duration("retry_after", wait), slog.String("error", err.Error()))
 	}
-	a.bgMu.Unlock()
-	if a.onRefreshed != nil {
-		a.onRefreshed(key, err)
-	}
+	a.bgBackoff[key] = b
+	a.log.debug(ctx, "flow: background refresh failed; the cached token keeps serving",
+		slog.Int("failures", b.failures), slog.Duration("retry_after", wait), slog.String("error", err.Error()))
 }
 
 // checkScopes fails for no scope at all.

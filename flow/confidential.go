@@ -183,10 +183,19 @@ func (c *Confidential) fromCache(ctx context.Context, g *grant) (Result, bool) {
 }
 
 // refresh starts a background refresh of g's token, due since refreshOn.
+// The refresh looks in the cache again first: a caller that found the
+// token due can start its refresh after another refresh has replaced the
+// token, which is then not refreshed again.
 func (c *Confidential) refresh(ctx context.Context, g grant, refreshOn, now time.Time) {
 	g.scopes = slices.Clone(g.scopes) // the caller's slice may change once it returns
 	c.refreshInBackground(ctx, g.key("", false), refreshOn, now,
-		func(ctx context.Context) (Result, error) { return c.fetch(ctx, g, "") })
+		func(ctx context.Context) (Result, error) {
+			now := c.cfg.clock()
+			if at, ok := c.cache.AccessToken(ctx, g.query(c.clientID), now); ok && !refreshDue(at.RefreshOn, now) {
+				return Result{Token: tokenFromCache(at), FromCache: true}, nil
+			}
+			return c.fetch(ctx, g, "")
+		})
 }
 
 // fetchOnce gets g's token from the authority, sharing the request with

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -359,6 +360,134 @@ func TestClientBackgroundRefresh(t *testing.T) {
 	}
 	if r, _ := app.AcquireTokenForClient(bg(), scopes); r.AccessToken == second.AccessToken {
 		t.Error("the retried refresh did not replace the token")
+	}
+}
+
+// TestLateRefresh checks the races of a caller that finds a token due
+// for refresh while another caller's refresh of it ends: a refresh that
+// starts after another has replaced the token asks the authority nothing,
+// and none starts within the backoff of one that failed. The late
+// caller's refresh is started directly, with the token and time it read.
+func TestLateRefresh(t *testing.T) {
+	setup := func(t *testing.T) (*authtest.Server, *Confidential, <-chan error, grant, Result) {
+		srv := authtest.NewTLSServer(t, authtest.WithTokenLifetime(4*time.Hour)) // refresh_in: 2 h
+		srv.SetNow(t0)
+		srv.AddClient(authtest.Client{ID: daemonID, Secret: daemonSecret})
+		app := mustConfidential(t, daemonID, credential.Secret(daemonSecret), WithAuthority(srv.Authority("contoso.com")),
+			WithHTTPClient(srv.Client()), WithClock(srv.Now))
+		done := refreshes(app.app)
+		first, err := app.AcquireTokenForClient(bg(), []string{graphDefault})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep, err := app.endpointsOf(bg(), app.authority)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Advance(2 * time.Hour) // past RefreshOn
+		return srv, app, done, grant{ep: ep, scopes: []string{graphDefault}, fold: true}, first
+	}
+	flying := func(app *Confidential) int {
+		app.flights.mu.Lock()
+		defer app.flights.mu.Unlock()
+		return len(app.flights.m)
+	}
+	t.Run("after_a_refresh_replaced_the_token", func(t *testing.T) {
+		srv, app, done, g, first := setup(t)
+		now := srv.Now()
+		if r, err := app.AcquireTokenForClient(bg(), g.scopes); err != nil || r.AccessToken != first.AccessToken {
+			t.Fatalf("past RefreshOn: %v", err)
+		}
+		if err := recv(t, done); err != nil {
+			t.Fatalf("background refresh: %v", err)
+		}
+		n := srv.TokenRequests()
+		app.refresh(bg(), g, first.RefreshOn, now)
+		if err := recv(t, done); err != nil {
+			t.Fatalf("late refresh: %v", err)
+		}
+		if got := srv.TokenRequests(); got != n {
+			t.Errorf("%d more token requests for a token already refreshed, want none", got-n)
+		}
+	})
+	t.Run("after_a_refresh_failed", func(t *testing.T) {
+		srv, app, done, g, first := setup(t)
+		now := srv.Now()
+		srv.InjectFaults(1, authtest.Fault{Status: 400, Error: "invalid_request", ErrorCodes: []int{90002}})
+		if r, err := app.AcquireTokenForClient(bg(), g.scopes); err != nil || r.AccessToken != first.AccessToken {
+			t.Fatalf("past RefreshOn: %v", err)
+		}
+		// The late caller starts its refresh as soon as the failed one
+		// has left the flights.
+		waitFor(t, "the failed refresh to end", func() bool { return flying(app) == 0 })
+		app.refresh(bg(), g, first.RefreshOn, now)
+		if flying(app) != 0 {
+			t.Error("a refresh started within the backoff of a failed one")
+		}
+		if err := recv(t, done); err == nil {
+			t.Fatal("the injected fault did not fail the refresh")
+		}
+		if n := srv.TokenRequests(); n != 2 {
+			t.Errorf("%d token requests, want 2", n)
+		}
+	})
+}
+
+// TestOneRefreshUnderConcurrency has callers find a token due for
+// refresh, over and over, while its one refresh succeeds or fails: on the
+// stopped clock the refreshed token is not due and a failed refresh's
+// backoff never passes, so no second refresh may start.
+func TestOneRefreshUnderConcurrency(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		name := "refresh_succeeds"
+		if fail {
+			name = "refresh_fails"
+		}
+		t.Run(name, func(t *testing.T) {
+			srv := authtest.NewTLSServer(t, authtest.WithTokenLifetime(4*time.Hour)) // refresh_in: 2 h
+			srv.SetNow(t0)
+			srv.AddClient(authtest.Client{ID: daemonID, Secret: daemonSecret})
+			app := mustConfidential(t, daemonID, credential.Secret(daemonSecret), WithAuthority(srv.Authority("contoso.com")),
+				WithHTTPClient(srv.Client()), WithClock(srv.Now))
+			var ended atomic.Bool
+			app.onRefreshed = func(string, error) { ended.Store(true) }
+			scopes := []string{graphDefault}
+			if _, err := app.AcquireTokenForClient(bg(), scopes); err != nil {
+				t.Fatal(err)
+			}
+			srv.Advance(2 * time.Hour) // past RefreshOn
+			if fail {
+				srv.InjectFaults(100, authtest.Fault{Status: 400, Error: "invalid_request", ErrorCodes: []int{90002}})
+			}
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					// Until the refresh has ended, then as many calls again.
+					calls := 0
+					for ; !ended.Load(); calls++ {
+						if _, err := app.AcquireTokenForClient(bg(), scopes); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+					for range calls + 100 {
+						if _, err := app.AcquireTokenForClient(bg(), scopes); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			waitFor(t, "every refresh to end", func() bool {
+				app.flights.mu.Lock()
+				defer app.flights.mu.Unlock()
+				return len(app.flights.m) == 0
+			})
+			if n := srv.TokenRequests(); n != 2 {
+				t.Errorf("%d token requests, want 2: the first and one refresh", n)
+			}
+		})
 	}
 }
 

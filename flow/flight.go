@@ -87,13 +87,19 @@ func (g *flights) do(ctx context.Context, key string, fn func(context.Context) (
 }
 
 // background starts fn for key in the background, unless a flight for key
-// is under way, and reports whether it started it. fn runs with ctx's
-// values, without its cancellation, for at most refreshTimeout; done, if
-// not nil, is called with its outcome.
-func (g *flights) background(ctx context.Context, key string, fn func(context.Context) (Result, error), done func(error)) bool {
+// is under way or skip (if not nil) says not to, and reports whether it
+// started it. skip is called with g.mu held, after no flight was found:
+// what the last flight of key recorded before it returned is seen there.
+// fn runs with ctx's values, without its cancellation, for at most
+// refreshTimeout; done, if not nil, is called with its outcome once the
+// flight has ended.
+func (g *flights) background(ctx context.Context, key string, skip func() bool, fn func(context.Context) (Result, error), done func(error)) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, ok := g.m[key]; ok {
+		return false
+	}
+	if skip != nil && skip() {
 		return false
 	}
 	g.startLocked(ctx, key, true, fn, done)

@@ -69,11 +69,11 @@ func TestFlights(t *testing.T) {
 			outcome := make(chan error, 1)
 			start := time.Now()
 			ctx, cancel := context.WithCancel(bg())
-			started := g.background(ctx, "k", func(ctx context.Context) (Result, error) {
+			started := g.background(ctx, "k", nil, func(ctx context.Context) (Result, error) {
 				<-ctx.Done()
 				return Result{}, ctx.Err()
 			}, func(err error) { outcome <- err })
-			if !started || g.background(ctx, "k", nil, nil) {
+			if !started || g.background(ctx, "k", nil, nil, nil) {
 				t.Fatal("a second background flight of one key started")
 			}
 			wctx, wcancel := context.WithCancel(bg())
@@ -102,7 +102,7 @@ func TestFlights(t *testing.T) {
 	t.Run("background_panic_is_an_error", func(t *testing.T) {
 		var g flights
 		outcome := make(chan error, 1)
-		g.background(bg(), "k", func(context.Context) (Result, error) { panic("boom") }, func(err error) { outcome <- err })
+		g.background(bg(), "k", nil, func(context.Context) (Result, error) { panic("boom") }, func(err error) { outcome <- err })
 		if err := <-outcome; !errors.Is(err, errPanicked) {
 			t.Errorf("outcome %v", err)
 		}
