@@ -52,7 +52,7 @@ type keySet struct {
 	fetchedAt   time.Time // when set was fetched
 	attemptedAt time.Time // when a fetch was last tried, successful or not
 	failedAt    time.Time // when the last fetch failed, zero after a success
-	attempts    int       // fetches tried, successful or not
+	reads       int       // fetches ended, successful or not
 	lastErr     error     // the error of the last fetch, nil after a success
 }
 
@@ -71,7 +71,7 @@ func (k *keySet) key(ctx context.Context, jwksURL, kid string) (jwk.Key, error) 
 	fresh := same && within(k.fetchedAt, jwksTTL)
 	mayFetch := k.url != jwksURL || !within(k.attemptedAt, jwksRefetchAfter)
 	failedLately := k.url == jwksURL && within(k.failedAt, jwksRetryAfterFailure)
-	seen := k.attempts
+	seen := k.reads
 	k.mu.Unlock()
 	if !same && failedLately {
 		return nil, fmt.Errorf("%w: %s: the last read failed less than %s ago", errKeysUnavailable, jwksURL, jwksRetryAfterFailure)
@@ -102,7 +102,7 @@ func (k *keySet) key(ctx context.Context, jwksURL, kid string) (jwk.Key, error) 
 
 // fetch reads the key set at jwksURL, sharing the read with concurrent
 // callers. A caller whose ctx ends stops waiting; the read goes on for
-// the others. seen is the number of fetches tried when the caller looked
+// the others. seen is the number of fetches ended when the caller looked
 // at the kept set: a caller whose flight starts after another read of
 // jwksURL has ended takes that read's outcome instead of reading again.
 func (k *keySet) fetch(ctx context.Context, jwksURL string, seen int) (jwk.Set, error) {
@@ -111,7 +111,7 @@ func (k *keySet) fetch(ctx context.Context, jwksURL string, seen int) (jwk.Set, 
 		start := time.Now()
 		now := k.app.cfg.clock()
 		k.mu.Lock()
-		if k.attempts != seen && k.url == jwksURL {
+		if k.reads != seen && k.url == jwksURL {
 			set, err := k.set, k.lastErr
 			k.mu.Unlock()
 			if err != nil {
@@ -120,11 +120,11 @@ func (k *keySet) fetch(ctx context.Context, jwksURL string, seen int) (jwk.Set, 
 			return set, nil
 		}
 		k.url, k.attemptedAt = jwksURL, now
-		k.attempts++
 		k.mu.Unlock()
 		failed := func(err error) (any, error) {
 			k.mu.Lock()
 			k.failedAt, k.lastErr = now, err
+			k.reads++
 			k.mu.Unlock()
 			k.app.log.debug(ctx, "flow: web API: reading the signing keys failed", slog.String("error", err.Error()))
 			return nil, err
@@ -139,6 +139,7 @@ func (k *keySet) fetch(ctx context.Context, jwksURL string, seen int) (jwk.Set, 
 		}
 		k.mu.Lock()
 		k.set, k.fetchedAt, k.failedAt, k.lastErr = set, now, time.Time{}, nil
+		k.reads++
 		k.mu.Unlock()
 		k.app.log.debug(ctx, "flow: web API: signing keys read",
 			slog.String("jwks_uri", jwksURL), slog.Int("keys", set.Len()), slog.Duration("elapsed", time.Since(start)))

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -354,6 +355,35 @@ func TestLateKeyReadTakesTheEndedOne(t *testing.T) {
 			t.Errorf("%d more key reads, want none", n-reads)
 		}
 	})
+}
+
+// TestMiddlewareKeysReadOnceUnderConcurrency sends concurrent first
+// requests, without a gate: however they interleave with the one read of
+// the keys, no second read may start within the minute.
+func TestMiddlewareKeysReadOnceUnderConcurrency(t *testing.T) {
+	m := newMiddleTier(t, authtest.Client{})
+	app := m.app(t)
+	h := app.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), WithAudiences(middleAPI))
+	tok := m.assertion(aliceName)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			<-start
+			r := httptest.NewRequest(http.MethodGet, "https://api.contoso.example/orders", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != 200 {
+				t.Errorf("status %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if n := m.srv.CountRequests(authtest.EndpointKeys); n != 1 {
+		t.Errorf("%d key reads, want 1", n)
+	}
 }
 
 // TestMiddlewareOnBehalfOf is the middle tier: the middleware validates
