@@ -90,6 +90,7 @@ type reuseSource struct {
 	backoff        func(failures int) time.Duration
 	refreshTimeout time.Duration
 	gotEntry       func() // run by fetch between getting its entry and locking it
+	leaving        func() // run by a caller whose context ended, before it locks its entry
 
 	mu    sync.Mutex // serialises index updates
 	index atomic.Pointer[reuseIndex]
@@ -294,10 +295,17 @@ func (s *reuseSource) fetch(ctx context.Context, req TokenRequest) (Token, error
 	select {
 	case <-f.done:
 	case <-ctx.Done():
+		if s.leaving != nil {
+			s.leaving()
+		}
+		e.mu.Lock()
 		select {
-		case <-f.done: // finished meanwhile: take the result
+		case <-f.done:
+			// Finished meanwhile (run closes done under e.mu, having
+			// counted this caller as a waiter): take the result, a
+			// panic included.
+			e.mu.Unlock()
 		default:
-			e.mu.Lock()
 			f.waiters--
 			if f.waiters == 0 && !f.background {
 				// Nobody waits any longer: stop the call, and let the

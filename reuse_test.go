@@ -684,6 +684,35 @@ func TestReuseCancellation(t *testing.T) {
 	})
 }
 
+// TestReusePanicReachesACallerCancelledAsTheCallEnds: a caller's context
+// ends while the call it waits for panics. run hands the panic to the
+// waiters it counts; a caller it counted must receive it, not leave with
+// its context's error after the call finished, which lost the panic.
+func TestReusePanicReachesACallerCancelledAsTheCallEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		r := ReuseTokenSource(TokenSourceFunc(func(context.Context, TokenRequest) (Token, error) {
+			<-release
+			panic("source bug")
+		})).(*reuseSource)
+		r.leaving = func() {
+			close(release)  // the call ends, panicking,
+			synctest.Wait() // before the leaving caller locks the entry
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		got := make(chan any, 1)
+		go func() {
+			defer func() { got <- recover() }()
+			r.Token(ctx, plainReq)
+		}()
+		synctest.Wait()
+		cancel()
+		if v := <-got; v != "source bug" {
+			t.Errorf("the caller recovered %v, want the source's panic", v)
+		}
+	})
+}
+
 func TestReuseSourceErrorIsReturned(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := newScripted()
