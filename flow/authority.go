@@ -64,7 +64,7 @@ type authority struct {
 	kind   authorityKind
 	scheme string // https, or http for a loopback host
 	host   string // lower-cased, with the port if any
-	tenant string // Entra, CIAM, B2C: the tenant; ADFS: "adfs"; OIDC: ""
+	tenant string // Entra, CIAM, B2C: the tenant, lower-cased (names and IDs are case-insensitive, and the cache compares realms exactly, as MSAL does); ADFS: "adfs"; OIDC: ""
 	policy string // B2C: the policy (user flow)
 	tfp    bool   // B2C: the /tfp/ form
 	path   string // the canonical path ("" or "/…", no trailing slash)
@@ -141,14 +141,14 @@ func parseAuthority(raw string, oidc bool) (authority, error) {
 		if len(segs) != 3 {
 			return bad("a B2C authority is https://{host}/tfp/{tenant}/{policy}")
 		}
-		a.kind, a.tfp, a.tenant, a.policy = kindB2C, true, segs[1], segs[2]
+		a.kind, a.tfp, a.tenant, a.policy = kindB2C, true, strings.ToLower(segs[1]), segs[2]
 		a.path = "/tfp/" + a.tenant + "/" + a.policy
 		return a, nil
 	case hasSuffix(hostname, b2cHosts) || len(segs) == 2 && strings.HasPrefix(strings.ToLower(segs[1]), "b2c_"):
 		if len(segs) != 2 {
 			return bad("a B2C authority is https://{host}/{tenant}/{policy}")
 		}
-		a.kind, a.tenant, a.policy = kindB2C, segs[0], segs[1]
+		a.kind, a.tenant, a.policy = kindB2C, strings.ToLower(segs[0]), segs[1]
 		a.path = "/" + a.tenant + "/" + a.policy
 		return a, nil
 	case strings.HasSuffix(hostname, ciamSuffix):
@@ -159,7 +159,7 @@ func parseAuthority(raw string, oidc bool) (authority, error) {
 		case len(segs) == 0:
 			a.tenant = name + ".onmicrosoft.com"
 		case len(segs) == 1:
-			a.tenant = segs[0]
+			a.tenant = strings.ToLower(segs[0])
 		default:
 			return bad("an External ID authority is https://{name}.ciamlogin.com/{tenant}")
 		}
@@ -170,7 +170,8 @@ func parseAuthority(raw string, oidc bool) (authority, error) {
 	case 0:
 		return bad("no tenant: use https://%s/{tenant ID or domain, or common, organizations, consumers}", a.host)
 	case 1:
-		a.kind, a.tenant, a.path = kindEntra, segs[0], "/"+segs[0]
+		a.kind, a.tenant = kindEntra, strings.ToLower(segs[0])
+		a.path = "/" + a.tenant
 		return a, nil
 	}
 	return bad("an Entra authority is https://{host}/{tenant}, with nothing after the tenant")
@@ -287,7 +288,8 @@ func (a authority) withTenant(tenant string) (authority, error) {
 	case !validSegment(tenant):
 		return a, fmt.Errorf("%w: Tenant(%q) is not a tenant ID or domain", ErrTenantNotSupported, tenant)
 	}
-	a.tenant, a.path = tenant, "/"+tenant
+	a.tenant = strings.ToLower(tenant)
+	a.path = "/" + a.tenant
 	return a, nil
 }
 

@@ -162,8 +162,9 @@ func TestAcquireTokenForClientNeedsATenant(t *testing.T) {
 			app := mustConfidential(t, daemonID, credential.Secret(daemonSecret),
 				WithAuthority("https://login.microsoftonline.com/"+tenant), WithHTTPClient(srv.Client()))
 			_, err := app.AcquireTokenForClient(bg(), []string{graphDefault})
-			if !errors.Is(err, ErrTenantRequired) || !strings.Contains(err.Error(), tenant) {
-				t.Errorf("err = %v, want ErrTenantRequired naming %s", err, tenant)
+			// The error names the tenant in its canonical, lower-case form.
+			if want := strings.ToLower(tenant); !errors.Is(err, ErrTenantRequired) || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want ErrTenantRequired naming %s", err, want)
 			}
 		})
 	}
@@ -249,6 +250,16 @@ func TestClientCacheRules(t *testing.T) {
 	}
 	if r, _ := app.AcquireTokenForClient(bg(), scopes); r.AccessToken != claimed.AccessToken {
 		t.Error("the other tenant's token replaced the app's own")
+	}
+	// Tenant names are case-insensitive: another spelling is the same
+	// tenant, in a call and in another application sharing the cache.
+	if r, _ := app.AcquireTokenForClient(bg(), scopes, Tenant("Fabrikam.COM")); !r.FromCache || r.AccessToken != other.AccessToken {
+		t.Error("Tenant(\"Fabrikam.COM\") missed the token of fabrikam.com")
+	}
+	twin := mustConfidential(t, daemonID, credential.Secret(daemonSecret), WithCache(app.cache),
+		WithAuthority(strings.Replace(app.authority.String(), "contoso.com", "Contoso.COM", 1)), WithHTTPClient(srv.Client()), WithClock(srv.Now))
+	if r, _ := twin.AcquireTokenForClient(bg(), scopes); !r.FromCache || r.AccessToken != claimed.AccessToken {
+		t.Errorf("an application whose authority spells the tenant %s missed the shared cache", twin.authority)
 	}
 	before := srv.TokenRequests()
 	if err := app.RemoveTokensForClient(bg()); err != nil {
