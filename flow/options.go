@@ -177,6 +177,8 @@ func (c *config) oauthClient() *oauth.Client {
 // https, except to a loopback host (127.0.0.1, ::1, localhost), where
 // http is allowed for tests. A URL that cannot be used makes the
 // constructor fail with an error wrapping [ErrInvalidAuthority].
+// Tenant names are case-insensitive: they are kept in lower case, as MSAL
+// keeps them, so two spellings of one tenant share cached tokens.
 //
 // The default is [DefaultAuthority]. Used by every flow except managed
 // identity. The last of WithAuthority and [WithOIDCAuthority] wins.
@@ -403,7 +405,8 @@ func Claims(claimsJSON string) CallOption {
 // tenant, not common, organizations or consumers, and an application
 // whose authority is consumers cannot switch. B2C, ADFS and OIDC
 // authorities have no tenants: a call with Tenant fails with an error
-// wrapping [ErrTenantNotSupported]. Used by every AcquireToken… call.
+// wrapping [ErrTenantNotSupported]. Like the authority's, the tenant is
+// kept in lower case. Used by every AcquireToken… call.
 func Tenant(tenantID string) CallOption {
 	return func(c *callConfig) { c.tenant = tenantID }
 }
