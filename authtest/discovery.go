@@ -66,7 +66,7 @@ func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request
 		doc["jwks_uri"] = base + "/discovery/keys"
 		doc["token_endpoint_auth_methods_supported"] = []string{"client_secret_post", "client_secret_basic", "private_key_jwt", "windows_client_authentication"}
 		doc["token_endpoint_auth_signing_alg_values_supported"] = []string{"RS256"}
-		doc["access_token_issuer"] = "http://" + hostOnly(strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://")) + "/adfs/services/trust"
+		doc["access_token_issuer"] = s.adfsAccessTokenIssuer(r)
 		doc["subject_types_supported"] = []string{"pairwise"}
 	case kindOIDC:
 		base := host + "/oidc"

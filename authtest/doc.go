@@ -30,7 +30,9 @@
 //	/common/userrealm/{username}                      user realm discovery
 //	/devicelogin                                      the page where a user enters a device code
 //
-// and the shapes of AD FS ([Server.ADFSAuthority]: /adfs/...), Azure AD B2C
+// and the shapes of AD FS ([Server.ADFSAuthority]: /adfs/..., access tokens
+// issued by its access_token_issuer http://{host}/adfs/services/trust, as
+// AD FS issues them, ID tokens by its OpenID issuer), Azure AD B2C
 // ([Server.B2CAuthority]: /{tenant}/{policy}/... and /tfp/{tenant}/{policy}/...)
 // and a plain OpenID Connect authority ([Server.OIDCIssuer]: /oidc/..., no
 // Entra paths, RFC 6749 error bodies, secrets with HTTP Basic only, client

@@ -452,8 +452,26 @@ func (s *Server) mintIDToken(sp idTokenSpec) (string, error) {
 	return signJWT(key, claims)
 }
 
+// accessTokenIssuerFor returns the issuer (iss) of access tokens issued
+// through authority a for tenant ID tid: for ADFS its access_token_issuer,
+// as ADFS puts in access tokens; for the others that of [Server.issuerFor].
+func (s *Server) accessTokenIssuerFor(r *http.Request, a *authority, tid string) string {
+	if a.kind == kindADFS {
+		return s.adfsAccessTokenIssuer(r)
+	}
+	return s.issuerFor(r, a, tid)
+}
+
+// adfsAccessTokenIssuer is the issuer of ADFS access tokens, which ADFS's
+// discovery document publishes as access_token_issuer: not its OpenID
+// issuer but http://{host}/adfs/services/trust, its WS-Trust identifier.
+func (s *Server) adfsAccessTokenIssuer(r *http.Request) string {
+	host := s.endpointHost(r)
+	return "http://" + hostOnly(strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://")) + "/adfs/services/trust"
+}
+
 // issuerFor returns the issuer of tokens issued through authority a for
-// tenant ID tid.
+// tenant ID tid (ID tokens, and access tokens but for ADFS's).
 func (s *Server) issuerFor(r *http.Request, a *authority, tid string) string {
 	host := s.issuerHost(r)
 	switch a.kind {

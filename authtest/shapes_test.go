@@ -49,6 +49,15 @@ func TestAuthorityShapes(t *testing.T) {
 			if id["iss"] != iss {
 				t.Errorf("id token iss %v, discovery issuer %s", id["iss"], iss)
 			}
+			// Access tokens carry the same issuer, but ADFS's, which carry
+			// the access_token_issuer its document publishes, as ADFS does.
+			wantAT := iss
+			if ati := doc.str("access_token_issuer"); ati != "" {
+				wantAT = ati
+			}
+			if at := claims(t, r.str("access_token")); at["iss"] != wantAT {
+				t.Errorf("access token iss %v, want %s", at["iss"], wantAT)
+			}
 			if _, ok := id["tid"]; ok != tt.hasTID {
 				t.Errorf("tid present = %v, want %v", ok, tt.hasTID)
 			}

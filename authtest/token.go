@@ -184,7 +184,7 @@ func (s *Server) grantClientCredentials(w http.ResponseWriter, r *http.Request, 
 	}
 	lifetime := s.cfg.tokenLifetime
 	tok, err := s.mintAccessToken(tokenSpec{
-		aud: q.api.Audience, issuer: s.issuerFor(r, a, a.tid), tid: tidClaim(a),
+		aud: q.api.Audience, issuer: s.accessTokenIssuerFor(r, a, a.tid), tid: tidClaim(a),
 		clientID: c.ID, azpacr: c.azpacr, appOID: c.ObjectID, roles: roles,
 		caps: rc.caps, acrs: rc.acrs, iat: s.Now(), lifetime: lifetime, kind: a.kind, policy: a.policy,
 	})
@@ -285,9 +285,9 @@ func (s *Server) issueUserTokens(w http.ResponseWriter, r *http.Request, a *auth
 	}
 	now := s.Now()
 	lifetime := s.cfg.tokenLifetime
-	issuer := s.issuerFor(r, a, g.tid)
+	issuer := s.issuerFor(r, a, g.tid) // the ID token's
 	tok, err := s.mintAccessToken(tokenSpec{
-		aud: api.Audience, issuer: issuer, tid: g.tid, clientID: c.ID, azpacr: c.azpacr,
+		aud: api.Audience, issuer: s.accessTokenIssuerFor(r, a, g.tid), tid: g.tid, clientID: c.ID, azpacr: c.azpacr,
 		user: g.user, scp: scp, caps: g.claims.caps, acrs: g.claims.acrs, acr: g.acr, amr: g.amr,
 		authTime: g.authTime, iat: now, lifetime: lifetime, kind: a.kind, policy: a.policy,
 	})
