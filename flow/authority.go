@@ -312,6 +312,9 @@ type endpoints struct {
 	// issuer is the discovery document's issuer, possibly with the
 	// {tenantid} template; empty until the document has been read.
 	issuer string
+	// accessTokenIssuer is the document's access_token_issuer, which AD FS
+	// publishes: the issuer of its access tokens, unlike its ID tokens'.
+	accessTokenIssuer string
 	// authMethods and signingAlgs are the discovery document's
 	// token_endpoint_auth_methods_supported and
 	// token_endpoint_auth_signing_alg_values_supported.

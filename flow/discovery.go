@@ -154,17 +154,18 @@ func (r *resolver) fetch(ctx context.Context, a authority) (*endpoints, error) {
 		}
 	}
 	e := &endpoints{
-		authority:     a,
-		authorization: m.AuthorizationEndpoint,
-		token:         m.TokenEndpoint,
-		deviceCode:    m.DeviceAuthorizationEndpoint,
-		endSession:    m.EndSessionEndpoint,
-		jwks:          m.JWKSURI,
-		issuer:        m.Issuer,
-		authMethods:   m.AuthMethods,
-		signingAlgs:   m.SigningAlgs,
-		environment:   environment,
-		discovered:    true,
+		authority:         a,
+		authorization:     m.AuthorizationEndpoint,
+		token:             m.TokenEndpoint,
+		deviceCode:        m.DeviceAuthorizationEndpoint,
+		endSession:        m.EndSessionEndpoint,
+		jwks:              m.JWKSURI,
+		issuer:            m.Issuer,
+		accessTokenIssuer: m.AccessTokenIssuer,
+		authMethods:       m.AuthMethods,
+		signingAlgs:       m.SigningAlgs,
+		environment:       environment,
+		discovered:        true,
 	}
 	if st, ok := a.staticEndpoints(); ok {
 		// For authorities whose endpoints are computed, the computed ones

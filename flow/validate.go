@@ -131,7 +131,7 @@ func (v *tokenValidator) checkClaims(md *endpoints, claims map[string]any) error
 	if iss == "" {
 		return invalidToken("the token has no issuer (iss)")
 	}
-	if !v.issuerOK(md.issuer, iss, tid) {
+	if !v.issuerOK(md, iss, tid) {
 		return invalidToken("the token's issuer (iss) is not the authority's")
 	}
 	if len(v.tenants) > 0 && !slices.ContainsFunc(v.tenants, func(t string) bool { return strings.EqualFold(t, tid) }) {
@@ -158,9 +158,10 @@ func (v *tokenValidator) audienceOK(aud any) bool {
 
 // issuerOK reports whether iss is the authority's issuer (with its
 // {tenantid} template filled with the token's tid, for multi-tenant
-// authorities) or one of the accepted issuers.
-func (v *tokenValidator) issuerOK(authorityIssuer, iss, tid string) bool {
-	for _, want := range append([]string{authorityIssuer}, v.issuers...) {
+// authorities), the issuer of its access tokens where its document names
+// one (AD FS's access_token_issuer), or one of the accepted issuers.
+func (v *tokenValidator) issuerOK(md *endpoints, iss, tid string) bool {
+	for _, want := range append([]string{md.issuer, md.accessTokenIssuer}, v.issuers...) {
 		if want == "" {
 			continue
 		}

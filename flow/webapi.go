@@ -93,7 +93,8 @@ func TokenClaimsFromContext(ctx context.Context) (map[string]any, bool) {
 // jwks_uri, fetched once and kept; fetched again for a key it does not
 // hold, at most once a minute, and daily); iss, the authority's issuer
 // (with {tenantid} filled from the token's tid for multi-tenant
-// authorities) or one of [WithIssuers]; aud, one of [WithAudiences];
+// authorities), the access_token_issuer its document names (AD FS issues
+// access tokens under it), or one of [WithIssuers]; aud, one of [WithAudiences];
 // exp and nbf, with [WithClockSkew] on the application's clock; tid, one
 // of [WithAllowedTenants] when given. Any other algorithm (none, HS256…)
 // is refused. The validated claims are in the context too

@@ -534,3 +534,42 @@ func BenchmarkMiddlewareValidToken(b *testing.B) {
 		}
 	}
 }
+
+// TestMiddlewareADFS checks that a web API behind AD FS accepts the access
+// tokens AD FS issues, whose iss is the access_token_issuer of its
+// discovery document (http://{host}/adfs/services/trust), not its OpenID
+// issuer, and still refuses any other issuer.
+func TestMiddlewareADFS(t *testing.T) {
+	srv := authtest.NewServer(t)
+	srv.AddClient(authtest.Client{ID: "caller", Secret: "caller-s3cret"})
+	srv.AddClient(authtest.Client{ID: middleID, Secret: middleSecret})
+	srv.AddAPI(authtest.API{Audience: middleAPI, AppID: middleID, Scopes: []string{"access"}})
+	caller := mustConfidential(t, "caller", credential.Secret("caller-s3cret"), WithAuthority(srv.ADFSAuthority()), WithHTTPClient(srv.Client()))
+	r, err := caller.AcquireTokenForClient(bg(), []string{middleAPI + "/.default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := srv.Verify(r.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iss, _ := claims["iss"].(string); !strings.HasSuffix(iss, "/adfs/services/trust") {
+		t.Fatalf("the AD FS access token's iss is %q, want its access_token_issuer", iss)
+	}
+	mt := mustConfidential(t, middleID, credential.Secret(middleSecret), WithAuthority(srv.ADFSAuthority()), WithHTTPClient(srv.Client()))
+	h := mt.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), WithAudiences(middleAPI))
+	call := func(token string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "https://api.contoso.example/orders", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	if w := call(r.AccessToken); w.Code != http.StatusOK {
+		t.Errorf("an AD FS access token: %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+	forged := srv.IssueAccessToken(authtest.AccessTokenSpec{Audience: middleAPI, Claims: map[string]any{"iss": "http://evil.example/adfs/services/trust"}})
+	if w := call(forged); w.Code != http.StatusUnauthorized || !strings.Contains(w.Header().Get("WWW-Authenticate"), "issuer") {
+		t.Errorf("a token of another issuer: %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+}

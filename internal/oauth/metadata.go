@@ -13,6 +13,7 @@ import (
 // (/.well-known/openid-configuration): the fields flow uses.
 type Metadata struct {
 	Issuer                      string   `json:"issuer"`
+	AccessTokenIssuer           string   `json:"access_token_issuer"` // AD FS: the issuer of its access tokens
 	AuthorizationEndpoint       string   `json:"authorization_endpoint"`
 	TokenEndpoint               string   `json:"token_endpoint"`
 	DeviceAuthorizationEndpoint string   `json:"device_authorization_endpoint"`

@@ -23,6 +23,10 @@ func TestParseMetadata(t *testing.T) {
 		len(m.AuthMethods) != 3 || m.SigningAlgs != nil {
 		t.Errorf("ParseMetadata = %+v", m)
 	}
+	adfs, err := ParseMetadata([]byte(`{"issuer":"https://fs.contoso.com/adfs","access_token_issuer":"http://fs.contoso.com/adfs/services/trust","token_endpoint":"https://fs.contoso.com/adfs/oauth2/token"}`))
+	if err != nil || adfs.Issuer != "https://fs.contoso.com/adfs" || adfs.AccessTokenIssuer != "http://fs.contoso.com/adfs/services/trust" {
+		t.Errorf("AD FS document: %+v, %v", adfs, err)
+	}
 	if _, err := ParseMetadata([]byte(`{"token_endpoint":"http://127.0.0.1:8080/t/token"}`)); err != nil {
 		t.Errorf("plain http to loopback refused: %v", err)
 	}
