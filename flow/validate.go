@@ -161,16 +161,14 @@ func (v *tokenValidator) audienceOK(aud any) bool {
 // authorities), the issuer of its access tokens where its document names
 // one (AD FS's access_token_issuer), or one of the accepted issuers.
 func (v *tokenValidator) issuerOK(md *endpoints, iss, tid string) bool {
-	for _, want := range append([]string{md.issuer, md.accessTokenIssuer}, v.issuers...) {
+	is := func(want string) bool {
 		if want == "" {
-			continue
+			return false
 		}
 		filled, err := issuerForTenant(want, tid)
-		if err == nil && filled == iss {
-			return true
-		}
+		return err == nil && filled == iss
 	}
-	return false
+	return is(md.issuer) || is(md.accessTokenIssuer) || slices.ContainsFunc(v.issuers, is)
 }
 
 // numericDate reads a JWT NumericDate (seconds since the epoch, possibly
