@@ -4,8 +4,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -204,31 +206,71 @@ func (s *Server) checkAssertion(r *http.Request, a *authority, c *Client, assert
 
 // findCertificate returns the registered certificate the assertion's
 // x5t#S256 or x5t names, and the thumbprint it named (hex, as Entra shows
-// it).
+// it) when none matches.
+//
+// Entra reads a thumbprint in either base64 alphabet, padded or not: RFC
+// 7515 asks for base64url without padding, while MSAL Go (v1.10.1,
+// apps/internal/oauth/ops/accesstokens/accesstokens.go) writes x5t#S256
+// and x5t with base64.StdEncoding, padding included, and Entra accepts
+// those assertions. So does this server.
 func findCertificate(certs []*x509.Certificate, t *jwt) (*x509.Certificate, string) {
-	s256 := t.headerString("x5t#S256")
-	s1 := t.headerString("x5t")
+	s256, hasS256 := decodeThumbprint(t.headerString("x5t#S256"), sha256.Size)
+	s1, hasS1 := decodeThumbprint(t.headerString("x5t"), sha1.Size)
 	for _, c := range certs {
-		if s256 != "" && s256 == thumbprintSHA256(c) {
-			return c, ""
+		if hasS256 {
+			if h := sha256.Sum256(c.Raw); subtle.ConstantTimeCompare(h[:], s256) == 1 {
+				return c, ""
+			}
 		}
-		if s1 != "" && s1 == thumbprintSHA1(c) {
-			return c, ""
+		if hasS1 {
+			if h := sha1.Sum(c.Raw); subtle.ConstantTimeCompare(h[:], s1) == 1 {
+				return c, ""
+			}
 		}
 	}
-	switch {
-	case s1 != "":
-		if b, err := b64.DecodeString(s1); err == nil && len(b) == sha1.Size {
+	for _, name := range []string{"x5t", "x5t#S256"} {
+		raw := t.headerString(name)
+		if raw == "" {
+			continue
+		}
+		if b, ok := decodeAnyBase64(raw); ok {
 			return nil, strings.ToUpper(fmt.Sprintf("%x", b))
 		}
-		return nil, s1
-	case s256 != "":
-		if b, err := b64.DecodeString(s256); err == nil {
-			return nil, strings.ToUpper(fmt.Sprintf("%x", b))
+		if len(raw) > 100 {
+			raw = raw[:100] + "..."
 		}
-		return nil, s256
+		return nil, raw
 	}
 	return nil, ""
+}
+
+// thumbprintEncodings are the spellings of a certificate thumbprint the
+// server reads: base64url and standard base64, each without and with
+// padding.
+var thumbprintEncodings = []*base64.Encoding{base64.RawURLEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.StdEncoding}
+
+// decodeThumbprint decodes a thumbprint header value of size bytes
+// written in any of thumbprintEncodings.
+func decodeThumbprint(s string, size int) ([]byte, bool) {
+	b, ok := decodeAnyBase64(s)
+	if !ok || len(b) != size {
+		return nil, false
+	}
+	return b, true
+}
+
+// decodeAnyBase64 decodes s in the first of thumbprintEncodings that
+// reads it. A value mixing the two alphabets reads in none.
+func decodeAnyBase64(s string) ([]byte, bool) {
+	if s == "" {
+		return nil, false
+	}
+	for _, enc := range thumbprintEncodings {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, true
+		}
+	}
+	return nil, false
 }
 
 func (s *Server) checkAssertionAudience(r *http.Request, a *authority, t *jwt) *oauthError {

@@ -3,9 +3,12 @@ package authtest_test
 import (
 	"crypto"
 	"crypto/elliptic"
+	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -289,6 +292,92 @@ func TestFederatedCredential(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			post(t, srv, tokenURL(srv, contosoTID), form(assertionForm(fedID, tt.assertion)...)).wantError(t, 401, "invalid_client", tt.aadsts)
+		})
+	}
+}
+
+// alphabetSensitiveCertificate returns a certificate for key whose SHA-1
+// and SHA-256 thumbprints differ between the two base64 alphabets (they
+// have characters that encode as '+' or '/': two in the SHA-256 one), so
+// a test of both alphabets tests something.
+func alphabetSensitiveCertificate(t *testing.T, key crypto.Signer) *x509.Certificate {
+	t.Helper()
+	for range 500 {
+		c := selfSigned(t, key)
+		s1, s256 := sha1.Sum(c.Raw), sha256.Sum256(c.Raw)
+		if strings.ContainsAny(base64.StdEncoding.EncodeToString(s1[:]), "+/") &&
+			strings.Count(base64.StdEncoding.EncodeToString(s256[:]), "+")+strings.Count(base64.StdEncoding.EncodeToString(s256[:]), "/") >= 2 {
+			return c
+		}
+	}
+	t.Fatal("no certificate whose thumbprints use '+' or '/' in 500 tries")
+	return nil
+}
+
+// TestCertificateAssertionThumbprintEncodings: Entra reads x5t#S256 and
+// x5t in either base64 alphabet, padded or not. MSAL Go writes them with
+// standard base64 and padding (its accesstokens.go uses
+// base64.StdEncoding); RFC 7515 asks for base64url without padding.
+// Thumbprints that do not name the certificate stay refused with
+// AADSTS700027.
+func TestCertificateAssertionThumbprintEncodings(t *testing.T) {
+	srv := newServer(t)
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	srv.SetNow(now)
+	key := testRSAKey(t)
+	cert := alphabetSensitiveCertificate(t, key)
+	other := alphabetSensitiveCertificate(t, key)
+	srv.AddClient(authtest.Client{ID: certClientID, Certificates: []*x509.Certificate{cert}})
+	aud := tokenURL(srv, contosoTID)
+	s1, s256 := sha1.Sum(cert.Raw), sha256.Sum256(cert.Raw)
+	o256 := sha256.Sum256(other.Raw)
+	std256 := base64.StdEncoding.EncodeToString(s256[:])
+	// The thumbprint with one character in each alphabet: authtest's
+	// choice is to read such a spelling in neither.
+	i := strings.IndexAny(std256, "+/")
+	mixed := std256[:i] + map[byte]string{'+': "-", '/': "_"}[std256[i]] + std256[i+1:]
+	tests := []struct {
+		name   string
+		header string
+		value  string
+		alg    string
+		ok     bool
+	}{
+		{"x5t#S256_base64url_unpadded", "x5t#S256", base64.RawURLEncoding.EncodeToString(s256[:]), "PS256", true},
+		{"x5t#S256_base64url_padded", "x5t#S256", base64.URLEncoding.EncodeToString(s256[:]), "PS256", true},
+		{"x5t#S256_standard_padded_as_MSAL_Go_writes_it", "x5t#S256", std256, "PS256", true},
+		{"x5t#S256_standard_unpadded", "x5t#S256", base64.RawStdEncoding.EncodeToString(s256[:]), "PS256", true},
+		{"x5t_base64url_unpadded", "x5t", base64.RawURLEncoding.EncodeToString(s1[:]), "RS256", true},
+		{"x5t_base64url_padded", "x5t", base64.URLEncoding.EncodeToString(s1[:]), "RS256", true},
+		{"x5t_standard_padded", "x5t", base64.StdEncoding.EncodeToString(s1[:]), "RS256", true},
+		{"x5t_standard_unpadded", "x5t", base64.RawStdEncoding.EncodeToString(s1[:]), "RS256", true},
+		{"another_certificate_standard_padded", "x5t#S256", base64.StdEncoding.EncodeToString(o256[:]), "PS256", false},
+		{"alphabets_mixed", "x5t#S256", mixed, "PS256", false},
+		{"wrong_padding", "x5t#S256", std256 + "==", "PS256", false},
+		{"truncated_digest", "x5t#S256", base64.StdEncoding.EncodeToString(s256[:31]), "PS256", false},
+		{"SHA-256_digest_as_x5t", "x5t", std256, "PS256", false},
+		{"SHA-1_digest_as_x5t#S256", "x5t#S256", base64.StdEncoding.EncodeToString(s1[:]), "PS256", false},
+		{"hex", "x5t#S256", strings.ToUpper(fmt.Sprintf("%x", s256[:])), "PS256", false},
+		{"not_base64", "x5t#S256", "!!" + std256[2:], "PS256", false},
+		{"whitespace", "x5t#S256", " " + std256, "PS256", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := signJWS(t, key, tt.alg, map[string]any{tt.header: tt.value}, assertionClaims(certClientID, aud, now))
+			r := post(t, srv, aud, form(assertionForm(certClientID, a)...))
+			if !tt.ok {
+				r.wantError(t, 401, "invalid_client", 700027)
+				if strings.Contains(r.raw, appSecret) {
+					t.Errorf("error body leaks a secret: %s", r.raw)
+				}
+				return
+			}
+			if r.status != 200 {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+			if c := claims(t, r.str("access_token")); c["azpacr"] != "2" {
+				t.Errorf("azpacr = %v, want 2 (certificate)", c["azpacr"])
+			}
 		})
 	}
 }

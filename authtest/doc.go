@@ -43,7 +43,8 @@
 // # Grants
 //
 // client_credentials (secret in the form or with HTTP Basic; certificate
-// assertions named by x5t or x5t#S256, RS256 or PS256, aud the tenant's
+// assertions named by x5t or x5t#S256 in either base64 alphabet, padded or
+// not, RS256 or PS256, aud the tenant's
 // token endpoint on the global host, exp and nbf with five minutes of
 // skew, jti never reused; federated credentials, see [FederatedCredential];
 // refused through common and organizations), authorization_code (one use,

@@ -84,11 +84,6 @@ func thumbprintSHA1(c *x509.Certificate) string {
 	return b64.EncodeToString(h[:])
 }
 
-func thumbprintSHA256(c *x509.Certificate) string {
-	h := sha256.Sum256(c.Raw)
-	return b64.EncodeToString(h[:])
-}
-
 var b64 = base64.RawURLEncoding
 
 // signJWT signs claims with key as an RS256 JWT with Entra's header.

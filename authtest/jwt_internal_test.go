@@ -1,6 +1,8 @@
 package authtest
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -177,4 +179,33 @@ func TestPrune(t *testing.T) {
 		t.Errorf("prune kept or dropped the wrong entries: issued %v/%v rt %v/%v code %v/%v device %v",
 			oldIssued, liveIssued, oldRT, liveRT, oldCode, recentCode, oldDevice)
 	}
+}
+
+func FuzzDecodeThumbprint(f *testing.F) {
+	sum := sha256.Sum256([]byte("certificate"))
+	for _, enc := range thumbprintEncodings {
+		f.Add(enc.EncodeToString(sum[:]))
+	}
+	f.Add("")
+	f.Add("+-/_")
+	f.Add("AAAA====")
+	f.Fuzz(func(t *testing.T, s string) {
+		b, ok := decodeThumbprint(s, sha256.Size)
+		if !ok {
+			if b != nil {
+				t.Fatalf("refused %q with a result", s)
+			}
+			return
+		}
+		if len(b) != sha256.Size {
+			t.Fatalf("%q read as %d bytes", s, len(b))
+		}
+		// A canonical spelling in any accepted encoding reads back the
+		// same bytes.
+		for _, enc := range thumbprintEncodings {
+			if got, ok := decodeThumbprint(enc.EncodeToString(b), sha256.Size); !ok || !bytes.Equal(got, b) {
+				t.Fatalf("%q does not read back", enc.EncodeToString(b))
+			}
+		}
+	})
 }
