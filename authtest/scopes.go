@@ -8,8 +8,10 @@ import (
 type scopeRequest struct {
 	openid, profile, email, offline bool
 	api                             *API
-	all                             bool     // resource/.default
-	names                           []string // delegated scope names, as the API spells them
+	all                             bool              // resource/.default
+	names                           []string          // delegated scope names, as the API spells them
+	prefixes                        map[string]string // name → the resource prefix the request spelled it with ("" for bare Graph names)
+	defaultScope                    string            // the resource/.default scope as the request spelled it
 }
 
 // parseScopes reads scope (space-separated). Bare names such as User.Read
@@ -36,7 +38,8 @@ func (s *Server) parseScopes(scope, tenant string) (*scopeRequest, *oauthError) 
 		}
 		var api *API
 		var name string
-		if !strings.Contains(sc, "/") {
+		bare := !strings.Contains(sc, "/")
+		if bare {
 			api = s.apis[GraphAudience]
 			name = sc
 			if api == nil {
@@ -57,8 +60,15 @@ func (s *Server) parseScopes(scope, tenant string) (*scopeRequest, *oauthError) 
 			return nil, oerr("invalid_scope", 700022, "The provided value for the input parameter scope is not valid because it contains more than one resource. Scope %s is not valid.", scope)
 		}
 		req.api = api
+		prefix := ""
+		if !bare {
+			prefix = sc[:len(sc)-len(name)]
+		}
 		if strings.EqualFold(name, ".default") {
 			req.all = true
+			if req.defaultScope == "" {
+				req.defaultScope = sc
+			}
 			continue
 		}
 		canon := ""
@@ -72,7 +82,16 @@ func (s *Server) parseScopes(scope, tenant string) (*scopeRequest, *oauthError) 
 		}
 		if !containsFold(req.names, canon) {
 			req.names = append(req.names, canon)
+			if req.prefixes == nil {
+				req.prefixes = map[string]string{}
+			}
+			req.prefixes[canon] = prefix
 		}
+	}
+	if req.all && len(req.names) > 0 {
+		// Entra: AADSTS70011 "... .default scope can't be combined with
+		// resource-specific scopes."
+		return nil, oerr("invalid_scope", 70011, "The provided value for the input parameter 'scope' is not valid. The scope %s is not valid. .default scope can't be combined with resource-specific scopes.", scope)
 	}
 	if req.all && req.api != nil {
 		req.names = append([]string(nil), req.api.Scopes...)
@@ -80,27 +99,67 @@ func (s *Server) parseScopes(scope, tenant string) (*scopeRequest, *oauthError) 
 	return req, nil
 }
 
-// responseScope is the scope parameter of a delegated token response:
-// Graph's scopes bare, other APIs' prefixed with their audience, then the
-// OpenID Connect scopes granted (offline_access is not echoed, as Entra
-// does not echo it).
+// responseScope is the scope parameter of a delegated token response,
+// as Entra writes it:
+//
+//   - each granted scope with the resource prefix the request spelled it
+//     with (bare for Graph names asked for bare, such as User.Read;
+//     https://graph.microsoft.com/User.Read when asked for so; the prefix
+//     of resource/.default for the scopes .default granted);
+//   - then, for Microsoft Graph only, the OpenID Connect scopes granted
+//     (profile, openid, email: they are Graph's permissions, so a token
+//     for another API does not list them; offline_access is never
+//     echoed);
+//   - last, for a request of resource/.default, that scope itself as the
+//     request spelled it.
+//
+// Entra's answer to .default in delegated grants lists the permissions
+// granted and .default itself. Recorded answers: MSAL Go's
+// apps/tests/integration/serialized_cache_1.1.1.json (a cache MSAL Go
+// v1.1.1 wrote from Entra's answer for https://graph.windows.net/.default:
+// its access token's target, the response's scope, lists
+// https://graph.windows.net/{each permission} then
+// https://graph.windows.net/.default, and no OpenID scopes); MSAL.NET's
+// tests/Microsoft.Identity.Test.Common/Core/Mocks/MockHelpers.cs
+// (GetTokenResponseWithNoOidClaim, an authorization code answer for
+// https://management.core.windows.net//.default: "scope":
+// "https://management.core.windows.net//user_impersonation
+// https://management.core.windows.net//.default"). MSAL Python's live
+// on-behalf-of test (tests/test_e2e.py, test_acquire_token_obo, for
+// https://graph.microsoft.com/.default) finds the token again in its
+// cache, which it keys by the response's scope, and MSAL Go (v1.10.1,
+// apps/internal/base/base.go) fails a call whose requested scopes are not
+// all in the response's scope ("declined scopes are present"): both hold
+// only because Entra echoes .default. MSAL Go's live TestOnBehalfOf
+// (apps/tests/integration) asks for https://graph.microsoft.com/user.read
+// and passes, so Entra answers Graph scopes asked for with their prefix
+// with their prefix.
 func (q *scopeRequest) responseScope() string {
+	defaultPrefix := ""
+	if q.defaultScope != "" {
+		defaultPrefix = q.defaultScope[:len(q.defaultScope)-len(".default")]
+	}
 	var out []string
 	for _, n := range q.names {
-		if q.api.AppID == GraphAppID {
-			out = append(out, n)
-		} else {
-			out = append(out, q.api.Audience+"/"+n)
+		prefix, ok := q.prefixes[n]
+		if !ok {
+			prefix = defaultPrefix
+		}
+		out = append(out, prefix+n)
+	}
+	if q.api.AppID == GraphAppID {
+		if q.profile {
+			out = append(out, "profile")
+		}
+		if q.openid {
+			out = append(out, "openid")
+		}
+		if q.email {
+			out = append(out, "email")
 		}
 	}
-	if q.profile {
-		out = append(out, "profile")
-	}
-	if q.openid {
-		out = append(out, "openid")
-	}
-	if q.email {
-		out = append(out, "email")
+	if q.defaultScope != "" {
+		out = append(out, q.defaultScope)
 	}
 	return strings.Join(out, " ")
 }

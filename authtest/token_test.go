@@ -444,3 +444,74 @@ func cloneForm(v url.Values) url.Values {
 	}
 	return c
 }
+
+// TestDelegatedResponseScope: the scope of a delegated token response is
+// Entra's: each granted scope spelled with the resource prefix the request
+// used, OpenID Connect scopes for Microsoft Graph only, and a requested
+// resource/.default echoed last (MSAL Go fails a call whose requested
+// scopes are not all in the answer: "declined scopes are present"; see
+// responseScope in scopes.go for the recorded Entra answers).
+func TestDelegatedResponseScope(t *testing.T) {
+	srv := newServer(t)
+	const midID = "33333333-aaaa-4bbb-8ccc-000000000003"
+	const ordersID = "55555555-aaaa-4bbb-8ccc-000000000005"
+	srv.AddAPI(authtest.API{Audience: "api://middle", AppID: midID, Scopes: []string{"access_as_user"}})
+	srv.AddAPI(authtest.API{Audience: "api://downstream", AppID: ordersID, Scopes: []string{"read", "write"}})
+	srv.AddClient(authtest.Client{ID: midID, Secret: "mid-secret"})
+	graphAll := "https://graph.microsoft.com/User.Read https://graph.microsoft.com/User.ReadBasic.All https://graph.microsoft.com/User.Read.All " +
+		"https://graph.microsoft.com/Mail.Read https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/Calendars.Read"
+	tests := []struct {
+		scope, want, scp string
+	}{
+		{"api://downstream/.default", "api://downstream/read api://downstream/write api://downstream/.default", "read write"},
+		{"api://downstream/.default openid profile offline_access", "api://downstream/read api://downstream/write api://downstream/.default", "read write"},
+		{"API://Downstream/.DEFAULT", "API://Downstream/read API://Downstream/write API://Downstream/.DEFAULT", "read write"},
+		{"api://" + ordersID + "/.default", "api://" + ordersID + "/read api://" + ordersID + "/write api://" + ordersID + "/.default", "read write"},
+		{ordersID + "/.default", ordersID + "/read " + ordersID + "/write " + ordersID + "/.default", "read write"},
+		{"api://downstream/READ openid", "api://downstream/read", "read"},
+		{"api://downstream/read api://" + ordersID + "/write", "api://downstream/read api://" + ordersID + "/write", "read write"},
+		{"https://graph.microsoft.com/.default openid profile offline_access", graphAll + " profile openid https://graph.microsoft.com/.default", "User.Read User.ReadBasic.All User.Read.All Mail.Read Mail.Send Calendars.Read"},
+		{"https://graph.microsoft.com/user.read", "https://graph.microsoft.com/User.Read", "User.Read"},
+		{"User.Read openid profile", "User.Read profile openid", "User.Read"},
+		{"User.Read https://graph.microsoft.com/Mail.Read email", "User.Read https://graph.microsoft.com/Mail.Read email", "User.Read Mail.Read"},
+	}
+	for _, tt := range tests {
+		t.Run("password/"+tt.scope, func(t *testing.T) {
+			r := passwordToken(t, srv, publicID, tt.scope)
+			if got := r.str("scope"); got != tt.want {
+				t.Errorf("scope = %q\nwant    %q", got, tt.want)
+			}
+			if c := claims(t, r.str("access_token")); c["scp"] != tt.scp {
+				t.Errorf("scp = %v, want %q (no .default, no prefix)", c["scp"], tt.scp)
+			}
+		})
+	}
+	userTok := passwordToken(t, srv, publicID, "api://middle/access_as_user").str("access_token")
+	for _, tt := range tests[:2] {
+		t.Run("on_behalf_of/"+tt.scope, func(t *testing.T) {
+			r := post(t, srv, tokenURL(srv, contosoTID), form("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer",
+				"client_id", midID, "client_secret", "mid-secret", "assertion", userTok, "requested_token_use", "on_behalf_of", "scope", tt.scope))
+			if r.status != 200 {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+			if got := r.str("scope"); got != tt.want {
+				t.Errorf("scope = %q\nwant    %q", got, tt.want)
+			}
+		})
+	}
+	t.Run("refresh_token/.default", func(t *testing.T) {
+		rt := passwordToken(t, srv, publicID, "User.Read offline_access").str("refresh_token")
+		r := post(t, srv, tokenURL(srv, contosoTID), form("grant_type", "refresh_token", "client_id", publicID, "refresh_token", rt,
+			"scope", "api://downstream/.default offline_access openid profile"))
+		if r.status != 200 || r.str("scope") != tests[0].want {
+			t.Errorf("%d scope %q, want %q", r.status, r.str("scope"), tests[0].want)
+		}
+	})
+	t.Run(".default_with_a_named_scope_refused", func(t *testing.T) {
+		for _, scope := range []string{"api://downstream/.default api://downstream/read", "https://graph.microsoft.com/.default User.Read"} {
+			r := post(t, srv, tokenURL(srv, contosoTID), form("grant_type", "password", "client_id", publicID,
+				"username", aliceName, "password", alicePass, "scope", scope))
+			r.wantError(t, 400, "invalid_scope", 70011)
+		}
+	})
+}
