@@ -150,3 +150,39 @@ func TestDeviceLoginPage(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.raw)
 	}
 }
+
+// TestDeviceCodeShortGrantType: Entra takes grant_type=device_code, which
+// MSAL Go sends, as well as RFC 8628's URN; the plain OpenID Connect shape
+// takes the URN only.
+func TestDeviceCodeShortGrantType(t *testing.T) {
+	srv := newServer(t)
+	dc := startDeviceCode(t, srv, contosoTID)
+	short := func() response {
+		return post(t, srv, tokenURL(srv, contosoTID), form("grant_type", "device_code", "client_id", publicID, "device_code", dc.str("device_code")))
+	}
+	short().wantError(t, 400, "authorization_pending", 70016)
+	if err := srv.ApproveDeviceCode(dc.str("user_code"), aliceName); err != nil {
+		t.Fatal(err)
+	}
+	r := short()
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	if c := claims(t, r.str("access_token")); c["preferred_username"] != aliceName {
+		t.Errorf("claims = %v", c)
+	}
+	if got := srv.Requests()[len(srv.Requests())-1].GrantType; got != "device_code" {
+		t.Errorf("recorded grant type %q, want the one sent", got)
+	}
+
+	t.Run("oidc_takes_the_URN_only", func(t *testing.T) {
+		d := post(t, srv, srv.OIDCIssuer()+"/device", form("client_id", publicID, "scope", "openid "+apiAud+"/Orders.Read"))
+		if d.status != 200 {
+			t.Fatalf("%d %s", d.status, d.raw)
+		}
+		r := post(t, srv, srv.OIDCIssuer()+"/token", form("grant_type", "device_code", "client_id", publicID, "device_code", d.str("device_code")))
+		r.wantError(t, 400, "unsupported_grant_type", 0)
+		urn := post(t, srv, srv.OIDCIssuer()+"/token", form("grant_type", "urn:ietf:params:oauth:grant-type:device_code", "client_id", publicID, "device_code", d.str("device_code")))
+		urn.wantError(t, 400, "authorization_pending", 0)
+	})
+}

@@ -43,23 +43,25 @@
 // # Grants
 //
 // client_credentials (secret in the form or with HTTP Basic; certificate
-// assertions named by x5t or x5t#S256 in either base64 alphabet, padded or
-// not, RS256 or PS256, aud the tenant's
-// token endpoint on the global host, exp and nbf with five minutes of
-// skew, jti never reused; federated credentials, see [FederatedCredential];
-// refused through common and organizations), authorization_code (one use,
-// redirect_uri and PKCE checked), refresh_token (a new refresh token each
-// time while the old one stays valid, or single-use with
-// [Client.StrictRotation]; family refresh tokens with [Client.FamilyID]),
-// password, the device code grant (authorization_pending, slow_down with
-// [WithDeviceCodeSlowDown], expired_token, authorization_declined;
-// approval with [Server.ApproveDeviceCode]) and on-behalf-of (the
-// assertion must be a user token this server issued for the middle tier's
-// API).
+// assertions named by x5t or x5t#S256, in either base64 alphabet, padded
+// or not, RS256 or PS256, aud the tenant's token endpoint on the global
+// host, exp and nbf with five minutes of skew, jti never reused; federated
+// credentials, see [FederatedCredential]; refused through common and
+// organizations), authorization_code (one use, redirect_uri and PKCE
+// checked), refresh_token (a new refresh token each time while the old one
+// stays valid, or single-use with [Client.StrictRotation]; family refresh
+// tokens with [Client.FamilyID]), password, the device code grant (RFC
+// 8628's grant type, or device_code on Entra's shape as MSAL Go sends it;
+// authorization_pending, slow_down with [WithDeviceCodeSlowDown],
+// expired_token, authorization_declined; approval with
+// [Server.ApproveDeviceCode]) and on-behalf-of (the assertion must be a
+// user token this server issued for the middle tier's API).
 //
 // Responses are Entra's: token_type, expires_in, ext_expires_in, refresh_in
-// for tokens living two hours or more, scope, refresh_token, foci,
-// id_token and client_info (with client_info=1). Access and ID tokens are
+// for tokens living two hours or more, scope (in delegated grants: each
+// granted scope with the resource prefix the request used, profile, openid
+// and email for Microsoft Graph, and a requested resource/.default echoed),
+// refresh_token, foci, id_token and client_info (with client_info=1). Access and ID tokens are
 // RS256 JWTs; access tokens carry aud, iss, tid, oid, sub, azp/appid, scp or
 // roles, xms_cc (client capabilities asked for in the claims parameter),
 // acrs (authentication contexts asked for there), acr and auth_time.

@@ -20,7 +20,13 @@ const (
 	grantRefreshToken      = "refresh_token"
 	grantPassword          = "password"
 	grantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
-	grantJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	// grantDeviceCodeShort is the grant type MSAL Go (v1.10.1,
+	// apps/internal/oauth/ops/internal/grant/grant.go) sends for the
+	// device code grant; Entra accepts it beside RFC 8628's URN (MSAL Go's
+	// device code flow, and azidentity's DeviceCodeCredential on it, work
+	// against Entra). The other authority shapes take the URN only.
+	grantDeviceCodeShort = "device_code"
+	grantJWTBearer       = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 )
 
 // refreshGrant is the server's state of a refresh token.
@@ -52,6 +58,9 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, a *authority
 	if grant == "" {
 		fail(errMissingParam("grant_type"))
 		return
+	}
+	if grant == grantDeviceCodeShort && a.kind == kindEntra {
+		grant = grantDeviceCode
 	}
 	serveGrant, ok := grantHandlers[grant]
 	if !ok {
