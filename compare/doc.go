@@ -5,8 +5,10 @@
 //
 // It is a module of its own so that those SDKs never enter the dependency
 // graph of github.com/bearerhttp/bearer. It holds only tests and benchmarks:
-// each TestCompare… fails when a claim of README.md stops being true, and
-// each BenchmarkCompare… measures a claim about speed or memory.
+// each TestCompare… fails when a claim of README.md stops being true, each
+// BenchmarkCompare… measures a claim about speed or memory, and each
+// TestFidelity… runs MSAL Go, a production client, through a grant against
+// bearer's authtest posing as Entra, so authtest stays faithful to Entra.
 //
 //	cd compare && go test -race .            # the claims
 //	cd compare && go test -bench . -benchmem # the figures
