@@ -116,8 +116,9 @@ func (s *Server) parseScopes(scope, tenant string) (*scopeRequest, *oauthError) 
 // Entra's answer to .default in delegated grants lists the permissions
 // granted and .default itself. Recorded answers: MSAL Go's
 // apps/tests/integration/serialized_cache_1.1.1.json (a cache MSAL Go
-// v1.1.1 wrote from Entra's answer for https://graph.windows.net/.default:
-// its access token's target, the response's scope, lists
+// wrote from Entra's answer to its TestAccountFromCache sign-in for
+// https://graph.windows.net/.default: the access token's target, which
+// MSAL Go takes from the response's scope, lists
 // https://graph.windows.net/{each permission} then
 // https://graph.windows.net/.default, and no OpenID scopes); MSAL.NET's
 // tests/Microsoft.Identity.Test.Common/Core/Mocks/MockHelpers.cs
@@ -132,8 +133,8 @@ func (s *Server) parseScopes(scope, tenant string) (*scopeRequest, *oauthError) 
 // all in the response's scope ("declined scopes are present"): both hold
 // only because Entra echoes .default. MSAL Go's live TestOnBehalfOf
 // (apps/tests/integration) asks for https://graph.microsoft.com/user.read
-// and passes, so Entra answers Graph scopes asked for with their prefix
-// with their prefix.
+// and passes, so Entra keeps the resource prefix of a Graph scope asked
+// for with it.
 func (q *scopeRequest) responseScope() string {
 	defaultPrefix := ""
 	if q.defaultScope != "" {
