@@ -42,6 +42,7 @@ const (
 	fidDownstream = "api://downstream"
 	fidMiddle     = "api://middle"
 	fidRedirect   = "http://localhost:8400/callback"
+	fidVerifier   = "fidelity-pkce-verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
 )
 
 // fidelityWorld is authtest in TLS mode with the registrations of these
@@ -469,7 +470,7 @@ func TestFidelityAuthCodeAndRefresh(t *testing.T) {
 			name:     "public with PKCE and the sign-in form",
 			id:       fidPublicID,
 			form:     true,
-			verifier: "fidelity-pkce-verifier-0123456789-abcdefghijklmnopqrstuvwxyz",
+			verifier: fidVerifier,
 			app: func(t *testing.T, w *fidelityWorld) client {
 				app := w.public(t)
 				return client{
@@ -478,7 +479,7 @@ func TestFidelityAuthCodeAndRefresh(t *testing.T) {
 					},
 					redeem: func(ctx context.Context, code string, scopes []string) (string, string, error) {
 						res, err := app.AcquireTokenByAuthCode(ctx, code, fidRedirect, scopes,
-							public.WithChallenge("fidelity-pkce-verifier-0123456789-abcdefghijklmnopqrstuvwxyz"))
+							public.WithChallenge(fidVerifier))
 						return res.AccessToken, res.Account.HomeAccountID, err
 					},
 					silent: func(ctx context.Context, scopes []string, id string) (string, error) {
