@@ -42,6 +42,13 @@ var (
 	// ErrMalformedResponse is wrapped by the error for a successful
 	// response that cannot be read.
 	ErrMalformedResponse = oauth.ErrMalformedResponse
+	// ErrRedirect is wrapped by the error of a call to the authority that
+	// answered with a redirect that is not followed: to another origin
+	// (scheme, host and port), to plain http, or of a token request (a
+	// secret, assertion, code or refresh token goes to the endpoint that
+	// was resolved, nowhere else). A GET (discovery, keys) may follow a
+	// redirect that stays on its https origin.
+	ErrRedirect = oauth.ErrRedirect
 )
 
 // Error is an authority's error response, field by field. Errors returned

@@ -50,6 +50,11 @@ var (
 	// response that cannot be read (not JSON, a required field missing,
 	// a field of the wrong type).
 	ErrMalformedResponse = errors.New("oauth: malformed response")
+	// ErrRedirect is wrapped by the error of a call the authority answered
+	// with a redirect that is not followed: to another origin, to plain
+	// http, or of a request that carries a body (a grant, client
+	// credentials).
+	ErrRedirect = errors.New("oauth: redirect refused")
 )
 
 // Client sends requests to an authority. The zero value is ready to use;
@@ -217,7 +222,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	}
 	st.retryMax = retryMax
 	rc := &retryablehttp.Client{
-		HTTPClient:   c.httpClient(),
+		HTTPClient:   st.redirectPolicy(c.httpClient()),
 		Logger:       nil,
 		RetryMax:     retryMax,
 		CheckRetry:   st.checkRetry,
@@ -407,11 +412,109 @@ func (st *call) wrapErr(err error) error {
 	if ctxErr := st.ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		errs = append(errs, ctxErr)
 	}
-	msg := fmt.Sprintf("oauth: %s after %d attempt(s): %s", st.where, max(st.attempts, 1), scrubErr(err, st.secrets))
+	shown := err
+	var ue *url.Error
+	if errors.As(err, &ue) && errors.Is(ue.Err, ErrRedirect) {
+		shown = ue.Err // it names both URLs; url.Error would add the raw Location
+	}
+	msg := fmt.Sprintf("oauth: %s after %d attempt(s): %s", st.where, max(st.attempts, 1), scrubErr(shown, st.secrets))
 	if len(errs) > 1 {
 		msg += " (" + errs[1].Error() + ")"
 	}
 	return &scrubbedError{msg: msg, errs: errs}
+}
+
+// maxRedirects is how many redirects a call follows at most, as net/http's
+// default policy.
+const maxRedirects = 10
+
+// redirectPolicy returns a shallow copy of hc (the caller's client is
+// never changed: it may serve other calls and other code) whose
+// CheckRedirect applies [call.checkRedirect] first, then hc's own
+// CheckRedirect, or net/http's limit of 10 redirects when it has none.
+func (st *call) redirectPolicy(hc *http.Client) *http.Client {
+	cp := *hc
+	own := hc.CheckRedirect
+	cp.CheckRedirect = func(r *http.Request, via []*http.Request) error {
+		if err := st.checkRedirect(r, via); err != nil {
+			return &finalError{err}
+		}
+		if own != nil {
+			if err := own(r, via); err != nil && err != http.ErrUseLastResponse {
+				return &finalError{err}
+			} else if err != nil {
+				return err
+			}
+			return nil
+		}
+		if len(via) >= maxRedirects {
+			return &finalError{fmt.Errorf("oauth: stopped after %d redirects", maxRedirects)}
+		}
+		return nil
+	}
+	return &cp
+}
+
+// finalError marks an error no retry can mend: a redirect refused by this
+// package's policy, by the caller's CheckRedirect, or for being one too
+// many. The authority would answer the same way again.
+type finalError struct{ err error }
+
+func (e *finalError) Error() string { return e.err.Error() }
+func (e *finalError) Unwrap() error { return e.err }
+
+// checkRedirect refuses a redirect unless the request has no body and
+// the redirect stays on the origin (scheme, host and port) of the URL the
+// call was given, over https. A secret, assertion, code or refresh token
+// is thus sent to the endpoint that was resolved, nowhere else: a token
+// request is never redirected (a 307 or 308 would resend its body, a 302
+// or 303 would turn it into a GET that cannot succeed), and a GET
+// (discovery, keys, instance discovery, the instance metadata service)
+// never leaves its origin or goes to plain http, where an attacker on the
+// network could answer it.
+func (st *call) checkRedirect(r *http.Request, via []*http.Request) error {
+	from := via[0].URL
+	reason := ""
+	switch {
+	case st.hasBody:
+		reason = "a request carrying a grant or client credentials is never redirected"
+	case r.URL.Scheme != "https":
+		reason = "it leads to plain http"
+	case !sameOrigin(from, r.URL):
+		reason = "it leads to another origin"
+	default:
+		return nil
+	}
+	status := 0
+	if r.Response != nil {
+		status = r.Response.StatusCode
+	}
+	err := fmt.Errorf("%w: %s %s answered %d with a redirect to %s, not followed: %s",
+		ErrRedirect, via[0].Method, redactURL(via[len(via)-1].URL), status, redactURL(r.URL), reason)
+	st.client.log(st.ctx, "oauth: redirect refused",
+		slog.String("url", st.where), slog.Int("status", status),
+		slog.String("location", redactURL(r.URL)), slog.String("reason", reason))
+	return err
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (RFC 6454), the default port spelled or not.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		portOf(a) == portOf(b)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
 }
 
 // secretFields are the form fields that carry secrets.

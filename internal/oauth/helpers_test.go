@@ -43,8 +43,20 @@ type authority struct {
 
 func newAuthority(t testing.TB, steps ...step) *authority {
 	t.Helper()
+	return newAuthorityServer(t, false, steps...)
+}
+
+// newTLSAuthority is newAuthority over https, with httptest's certificate
+// (which every httptest TLS server shares: one client trusts them all).
+func newTLSAuthority(t testing.TB, steps ...step) *authority {
+	t.Helper()
+	return newAuthorityServer(t, true, steps...)
+}
+
+func newAuthorityServer(t testing.TB, tls bool, steps ...step) *authority {
+	t.Helper()
 	a := &authority{steps: steps, success: okToken}
-	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		form, _ := url.ParseQuery(string(body))
@@ -58,7 +70,12 @@ func newAuthority(t testing.TB, steps ...step) *authority {
 		}
 		a.mu.Unlock()
 		s(w, r)
-	}))
+	})
+	if tls {
+		a.Server = httptest.NewTLSServer(h)
+	} else {
+		a.Server = httptest.NewServer(h)
+	}
 	t.Cleanup(a.Close)
 	return a
 }

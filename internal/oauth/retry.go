@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -98,6 +99,9 @@ func (st *call) checkRetry(ctx context.Context, resp *http.Response, err error) 
 		return false, ctxErr
 	}
 	if st.retries >= st.retryMax {
+		return false, nil
+	}
+	if fe := (*finalError)(nil); errors.As(err, &fe) {
 		return false, nil
 	}
 	if err != nil {
