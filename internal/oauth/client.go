@@ -11,13 +11,21 @@
 //
 // Nothing this package logs or puts in an error holds a secret: form
 // values are never logged, the body of a successful response is never
-// echoed, and the text of an error response is scrubbed of every secret
-// the request carried.
+// echoed, and the text of an error response (and of a failed call) is
+// scrubbed of every secret the request carried, in every spelling an
+// authority might echo: as sent, form- or path-encoded, base64, JSON- or
+// HTML-escaped; for HTTP Basic authentication, the password decoded from
+// the header as well as the header itself.
+//
+// Calls follow no redirect to another origin or to plain http, and a
+// request with a body (a grant, client credentials) follows none at all:
+// such a redirect fails the call with an error wrapping [ErrRedirect].
 package oauth
 
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -523,23 +531,52 @@ var secretFields = []string{
 	"refresh_token", "password", "device_code", "user_federated_identity_credential",
 }
 
-// secretsOf lists the secret values form and header carry.
+// secretsOf lists, longest first, every spelling (see [secretSpellings])
+// of the secret values form and header carry: the secret form fields, and
+// the Authorization header, whole and its credentials; for HTTP Basic
+// authentication also the password, decoded from base64 and from the form
+// encoding RFC 6749 section 2.3.1 applies before base64, since an
+// authority may echo the secret it found there.
 func secretsOf(form url.Values, header http.Header) []string {
 	var out []string
+	add := func(v string) {
+		out = append(out, secretSpellings(v)...)
+		// What went on the wire, in a form body or a Basic password, is
+		// the form-encoded value: its own spellings too.
+		if q := url.QueryEscape(v); q != v {
+			out = append(out, secretSpellings(q)...)
+		}
+	}
 	for _, f := range secretFields {
 		for _, v := range form[f] {
-			if v != "" {
-				out = append(out, v, url.QueryEscape(v))
-			}
+			add(v)
 		}
 	}
-	if a := header.Get("Authorization"); a != "" {
-		out = append(out, a)
-		if _, cred, ok := strings.Cut(a, " "); ok {
-			out = append(out, cred)
+	for _, a := range header.Values("Authorization") {
+		add(a)
+		scheme, cred, ok := strings.Cut(a, " ")
+		if !ok {
+			continue
+		}
+		cred = strings.TrimSpace(cred)
+		add(cred)
+		if !strings.EqualFold(scheme, "Basic") {
+			continue
+		}
+		userpass, err := base64.StdEncoding.DecodeString(cred)
+		if err != nil {
+			continue
+		}
+		_, pass, ok := strings.Cut(string(userpass), ":")
+		if !ok {
+			continue
+		}
+		add(pass)
+		if raw, err := url.QueryUnescape(pass); err == nil {
+			add(raw)
 		}
 	}
-	return out
+	return longestFirst(out)
 }
 
 // redactURL returns u without its query and fragment.

@@ -2,10 +2,14 @@ package oauth
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"html"
 	"mime"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -194,7 +198,55 @@ func sanitize(s string, max int) string {
 // mangle ordinary text and are not worth hiding).
 const minSecret = 4
 
-// scrub replaces every secret in s with REDACTED.
+// secretSpellings returns the ways an authority might echo the secret v,
+// longest first, without duplicates: as sent; form-encoded (as in a
+// request body, and as HTTP Basic authentication encodes the client ID
+// and secret before base64) and path-encoded, with upper- or lower-case
+// hex digits; base64 in the standard and URL alphabets, padded or not;
+// escaped for a JSON string or for HTML.
+func secretSpellings(v string) []string {
+	if v == "" {
+		return nil
+	}
+	j, _ := json.Marshal(v)
+	q, p := url.QueryEscape(v), url.PathEscape(v)
+	b := []byte(v)
+	out := []string{
+		v, q, lowerHex(q), p, lowerHex(p),
+		base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
+		base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b),
+		strings.Trim(string(j), `"`), html.EscapeString(v),
+	}
+	return longestFirst(out)
+}
+
+// longestFirst sorts secrets longest first and drops duplicates, so that
+// [scrub] replaces a spelling that holds another one whole.
+func longestFirst(secrets []string) []string {
+	slices.SortStableFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	return slices.Compact(secrets)
+}
+
+// lowerHex returns s with the hex digits of its %XX escapes in lower case.
+func lowerHex(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			for j := i + 1; j <= i+2; j++ {
+				if 'A' <= b[j] && b[j] <= 'F' {
+					b[j] += 'a' - 'A'
+				}
+			}
+		}
+	}
+	return string(b)
+}
+
+// scrub replaces every secret in s with REDACTED. secrets should be
+// longest first (see [longestFirst]).
 func scrub(s string, secrets []string) string {
 	for _, v := range secrets {
 		if len(v) >= minSecret {
