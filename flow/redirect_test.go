@@ -74,7 +74,8 @@ func TestTokenRequestNotRedirected(t *testing.T) {
 						if target == "same_origin" {
 							return auth.URL + "/contoso.com/oauth2/v2.0/token2"
 						}
-						return elsewhere.URL + "/token"
+						// What the authority got may come back in the URL.
+						return elsewhere.URL + "/token/" + strings.Join(tt.secrets, "/") + "?s=" + strings.Join(tt.secrets, ",")
 					}))
 					auth.handle("/contoso.com/oauth2/v2.0/token2", tokenHandler("stolen-token"))
 					auth.handle("/contoso.com/v2.0/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {

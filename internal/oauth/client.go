@@ -250,7 +250,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		}
 		c.log(ctx, "oauth: request failed",
 			slog.String("url", st.where), slog.Int("attempts", st.attempts),
-			slog.Duration("elapsed", time.Since(start)), slog.String("error", scrub(err.Error(), st.secrets)))
+			slog.Duration("elapsed", time.Since(start)), slog.String("error", st.describe(err)))
 		return nil, st.wrapErr(err)
 	}
 	defer resp.Body.Close()
@@ -420,12 +420,7 @@ func (st *call) wrapErr(err error) error {
 	if ctxErr := st.ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		errs = append(errs, ctxErr)
 	}
-	shown := err
-	var ue *url.Error
-	if errors.As(err, &ue) && errors.Is(ue.Err, ErrRedirect) {
-		shown = ue.Err // it names both URLs; url.Error would add the raw Location
-	}
-	msg := fmt.Sprintf("oauth: %s after %d attempt(s): %s", st.where, max(st.attempts, 1), scrubErr(shown, st.secrets))
+	msg := fmt.Sprintf("oauth: %s after %d attempt(s): %s", st.where, max(st.attempts, 1), st.describe(err))
 	if len(errs) > 1 {
 		msg += " (" + errs[1].Error() + ")"
 	}
@@ -497,11 +492,14 @@ func (st *call) checkRedirect(r *http.Request, via []*http.Request) error {
 	if r.Response != nil {
 		status = r.Response.StatusCode
 	}
+	// Only the origin of the Location is shown: its path and query are the
+	// authority's to write, and may echo what the request carried.
+	to := r.URL.Scheme + "://" + r.URL.Host
 	err := fmt.Errorf("%w: %s %s answered %d with a redirect to %s, not followed: %s",
-		ErrRedirect, via[0].Method, redactURL(via[len(via)-1].URL), status, redactURL(r.URL), reason)
+		ErrRedirect, via[0].Method, redactURL(via[len(via)-1].URL), status, to, reason)
 	st.client.log(st.ctx, "oauth: redirect refused",
 		slog.String("url", st.where), slog.Int("status", status),
-		slog.String("location", redactURL(r.URL)), slog.String("reason", reason))
+		slog.String("location_origin", to), slog.String("reason", reason))
 	return err
 }
 
@@ -523,6 +521,19 @@ func portOf(u *url.URL) string {
 		return "80"
 	}
 	return ""
+}
+
+// describe returns the text of err, the error of a call that got no
+// usable response, without secrets. For a redirect this package refused,
+// it is that refusal alone: net/http's *url.Error would add the raw
+// Location, which the authority writes and may fill with what the request
+// carried.
+func (st *call) describe(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) && errors.Is(ue.Err, ErrRedirect) {
+		err = ue.Err
+	}
+	return scrubErr(err, st.secrets)
 }
 
 // secretFields are the form fields that carry secrets.
