@@ -206,7 +206,10 @@ func WithCache(c *cache.Cache) Option {
 // instance metadata service) goes through: MSAL Python's proxies, verify
 // and timeout are its Transport's Proxy and TLSClientConfig and its
 // Timeout. The default is [http.DefaultClient], which honours HTTPS_PROXY
-// and NO_PROXY. Used by every flow.
+// and NO_PROXY. The client is not modified. Whatever its CheckRedirect,
+// calls follow no redirect to another origin or to plain http, and a token
+// request follows none (such a call fails with an error wrapping
+// [ErrRedirect]); CheckRedirect decides about the rest. Used by every flow.
 func WithHTTPClient(c *http.Client) Option {
 	return func(cfg *config) { cfg.httpClient = c }
 }
