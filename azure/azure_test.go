@@ -379,3 +379,37 @@ func TestRoundTrips(t *testing.T) {
 		t.Errorf("Source(Credential(src)) = %T, want src", got)
 	}
 }
+
+// staticCredential answers every GetToken with the same token.
+type staticCredential struct{ tok azcore.AccessToken }
+
+func (c staticCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return c.tok, nil
+}
+
+// TestPerRequestPathsDoNotAllocate: bearer.Transport asks its source on
+// every request, and BearerTokenPolicy its credential whenever its own
+// cache needs it; neither conversion adds an allocation.
+func TestPerRequestPathsDoNotAllocate(t *testing.T) {
+	ctx := context.Background()
+	src := azure.Source(staticCredential{azcore.AccessToken{Token: "at", ExpiresOn: time.Now().Add(time.Hour)}})
+	req := bearer.TokenRequest{Scopes: []string{graphScope}}
+	if allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := src.Token(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Errorf("Source: %v allocations per Token", allocs)
+	}
+	cred := azure.Credential(bearer.TokenSourceFunc(func(context.Context, bearer.TokenRequest) (bearer.Token, error) {
+		return bearer.Token{AccessToken: "at"}, nil
+	}))
+	opts := policy.TokenRequestOptions{Scopes: []string{graphScope}}
+	if allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := cred.GetToken(ctx, opts); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Errorf("Credential: %v allocations per GetToken", allocs)
+	}
+}

@@ -458,3 +458,21 @@ func TestSourceKeepsHostSafety(t *testing.T) {
 		t.Errorf("Graph received %v", got)
 	}
 }
+
+// TestSourceCachedPathDoesNotAllocate: bearer.Transport asks its source
+// on every request; over a caching oauth2.TokenSource, Source adds no
+// allocation to that path.
+func TestSourceCachedPathDoesNotAllocate(t *testing.T) {
+	ts := oauth2.ReuseTokenSource(nil, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}))
+	src := oauth2x.Source(ts)
+	ctx := context.Background()
+	req := bearer.TokenRequest{Scopes: []string{graphScope}}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := src.Token(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per Token", allocs)
+	}
+}
