@@ -3,6 +3,10 @@ package flow
 import (
 	"context"
 	"testing"
+
+	"github.com/bearerhttp/bearer"
+	"github.com/bearerhttp/bearer/authtest"
+	"github.com/bearerhttp/bearer/credential"
 )
 
 func BenchmarkParseAuthority(b *testing.B) {
@@ -50,5 +54,27 @@ func BenchmarkEndpointsDiscovered(b *testing.B) {
 		if _, err := c.endpointsFor(context.Background(), callConfig{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkClientSourceCachedOIDC is the cost of a cached token of an
+// OpenID Connect authority (discovered, not computed, endpoints).
+func BenchmarkClientSourceCachedOIDC(b *testing.B) {
+	srv := authtest.NewServer(b)
+	srv.AddClient(authtest.Client{ID: daemonID, Secret: daemonSecret})
+	app := mustConfidential(b, daemonID, credential.Secret(daemonSecret), WithOIDCAuthority(srv.OIDCIssuer()), WithHTTPClient(srv.Client()))
+	src := app.ClientSource()
+	req := bearer.TokenRequest{Scopes: []string{graphDefault}}
+	if _, err := src.Token(context.Background(), req); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := src.Token(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n := srv.TokenRequests(); n != 1 {
+		b.Errorf("%d token requests", n)
 	}
 }
