@@ -41,7 +41,9 @@ type Account struct {
 	// treats every alias of a cloud's host as the same environment.
 	Environment string
 	// TenantID is the tenant the account signed in to (the ID token's
-	// tid; the MSAL cache calls it realm).
+	// tid; the MSAL cache calls it realm). Without a tid, the authority's
+	// tenant; for an OpenID Connect authority ([WithOIDCAuthority]), its
+	// issuer URL, under which its tokens are cached.
 	TenantID string
 	// Username is the user's sign-in name: the ID token's
 	// preferred_username (upn for ADFS).
@@ -151,7 +153,7 @@ func newAccount(ep *endpoints, ci oauth.ClientInfo, claims map[string]any) Accou
 		AuthorityType:  ep.authority.kind.authorityType(),
 	}
 	if a.TenantID == "" {
-		a.TenantID = ep.authority.tenant
+		a.TenantID = ep.realm
 	}
 	if a.Username == "" {
 		a.Username = claimString(claims, "upn")

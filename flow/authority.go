@@ -293,6 +293,28 @@ func (a authority) withTenant(tenant string) (authority, error) {
 	return a, nil
 }
 
+// realm returns the realm (the tenant field of the MSAL cache schema) a's
+// tokens are cached under, which also names their store partition
+// (cache.AppPartition) and their flights: the tenant of an Entra,
+// External ID or B2C authority, "adfs" for ADFS, and for an OpenID Connect
+// authority its issuer URL as configured (scheme, host, port and path,
+// [authority.String]). OpenID Connect issuers that share a host, such as
+// Keycloak's realms (https://{host}/realms/{name}), are separate
+// authorities with their own keys and client registrations: keyed by the
+// host alone (the environment), they would serve each other's tokens.
+//
+// The environment stays the host, as MSAL writes it. MSAL Python caches a
+// generic OpenID Connect authority's tokens under the first segment of
+// its token endpoint's path (which is the same for every Keycloak realm),
+// so tokens of such authorities are not shared with it: a lookup by either
+// library misses the other's entries rather than finding another issuer's.
+func (a authority) realm() string {
+	if a.kind == kindOIDC {
+		return a.String()
+	}
+	return a.tenant
+}
+
 // metadataURL is where a's OpenID Connect discovery document is.
 func (a authority) metadataURL() string {
 	switch a.kind {
@@ -326,6 +348,9 @@ type endpoints struct {
 	// preferred cache host it named, so that the aliases it listed share
 	// entries.
 	environment string
+	// realm is the realm tokens from this authority are cached under
+	// ([authority.realm]).
+	realm string
 	// discovered is true when the fields come from a discovery document.
 	discovered bool
 }
@@ -335,7 +360,7 @@ type endpoints struct {
 // Discovered authorities (unknown Entra hosts, OIDC) give false.
 func (a authority) staticEndpoints() (*endpoints, bool) {
 	base := a.String()
-	e := &endpoints{authority: a, environment: strings.ToLower(a.hostname())}
+	e := &endpoints{authority: a, environment: strings.ToLower(a.hostname()), realm: a.realm()}
 	switch {
 	case a.known(), a.kind == kindCIAM:
 		e.authorization = base + "/oauth2/v2.0/authorize"

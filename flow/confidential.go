@@ -152,7 +152,7 @@ func (g *grant) what() string {
 // query is g's access token in the cache of the application clientID.
 func (g *grant) query(clientID string) cache.AccessTokenQuery {
 	return cache.AccessTokenQuery{
-		Environment: g.ep.environment, Realm: g.ep.authority.tenant, ClientID: clientID,
+		Environment: g.ep.environment, Realm: g.ep.realm, ClientID: clientID,
 		UserAssertionHash: g.hash, Scopes: g.scopes, CaseInsensitiveScopes: g.fold,
 	}
 }
@@ -163,7 +163,7 @@ func (g *grant) key(claims string, force bool) string {
 	if g.hash != "" {
 		kind = "obo"
 	}
-	return flightKey(kind, g.hash, g.ep.environment, g.ep.authority.tenant, g.scopes, g.fold, claims, force)
+	return flightKey(kind, g.hash, g.ep.environment, g.ep.realm, g.scopes, g.fold, claims, force)
 }
 
 // fromCache returns g's cached access token, if a usable one is there.
@@ -252,7 +252,7 @@ func (c *Confidential) fetchForClient(ctx context.Context, g grant, claims strin
 	}
 	c.store(ctx, cache.Response{
 		Environment:       ep.environment,
-		Realm:             ep.authority.tenant,
+		Realm:             ep.realm,
 		ClientID:          c.clientID,
 		Scopes:            scopes, // Entra lists no scope in a client-credentials response
 		AccessToken:       tok.AccessToken,

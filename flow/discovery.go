@@ -165,6 +165,7 @@ func (r *resolver) fetch(ctx context.Context, a authority) (*endpoints, error) {
 		authMethods:       m.AuthMethods,
 		signingAlgs:       m.SigningAlgs,
 		environment:       environment,
+		realm:             a.realm(),
 		discovered:        true,
 	}
 	if st, ok := a.staticEndpoints(); ok {

@@ -29,7 +29,8 @@
 // Tokens are kept in a [cache.Cache] (in memory unless [WithCache] gives
 // one that persists), partitioned per identity: the application and
 // tenant for its own tokens, a hash of the user's assertion for
-// on-behalf-of tokens. A cached token is served until the last min(5 min,
+// on-behalf-of tokens; within a partition, by the authority's host and
+// tenant (an OpenID Connect authority's tenant is its issuer URL). A cached token is served until the last min(5 min,
 // lifetime/10) of its life, and refreshed in the background past the
 // authority's refresh_in; concurrent identical calls share one request.
 // Claims and ForceRefresh skip the cache's read, not its write.

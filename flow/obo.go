@@ -98,7 +98,7 @@ func (c *Confidential) onBehalfOf(ctx context.Context, assertion string, scopes 
 // the account they describe, to r.
 func (c *Confidential) cachedIDToken(ctx context.Context, ep *endpoints, hash string, r *Result) {
 	idt, ok := c.cache.IDToken(ctx, cache.IDTokenQuery{
-		Environment: ep.environment, Realm: ep.authority.tenant, ClientID: c.clientID, UserAssertionHash: hash,
+		Environment: ep.environment, Realm: ep.realm, ClientID: c.clientID, UserAssertionHash: hash,
 	})
 	if !ok {
 		return
@@ -174,7 +174,7 @@ func (c *Confidential) onBehalfOfResult(ctx context.Context, g grant, tok *oauth
 	r.Account = newAccount(ep, tok.ClientInfo, r.IDTokenClaims)
 	resp := cache.Response{
 		Environment:       ep.environment,
-		Realm:             ep.authority.tenant,
+		Realm:             ep.realm,
 		ClientID:          c.clientID,
 		HomeAccountID:     r.Account.HomeAccountID,
 		UserAssertionHash: g.hash,

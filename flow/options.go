@@ -190,7 +190,11 @@ func WithAuthority(authorityURL string) Option {
 // its endpoints are read once from
 // {authorityURL}/.well-known/openid-configuration and cached. Client
 // assertions are signed with an algorithm the document lists. Tenants and
-// regions do not apply. Used by every flow except managed identity.
+// regions do not apply. Its tokens are cached under its issuer URL (the
+// cache's realm; the environment is its host), so issuers that share a
+// host, such as Keycloak's realms (https://{host}/realms/{name}), never
+// share cached tokens or store partitions. Used by every flow except
+// managed identity.
 func WithOIDCAuthority(authorityURL string) Option {
 	return func(c *config) { c.authority, c.oidcAuthority = authorityURL, true }
 }
