@@ -241,6 +241,12 @@ func (a authority) known() bool {
 	return entra.IsKnown(a.hostname())
 }
 
+// environment returns the environment (the host field of the MSAL cache
+// schema) a's tokens are cached under, unless Entra's instance discovery
+// names another: the host, lower-cased, without port, as MSAL Go and MSAL
+// Python write it (the cache finds every alias of a known cloud's hosts).
+func (a authority) environment() string { return strings.ToLower(a.hostname()) }
+
 // loopback reports whether a's host is a loopback host.
 func (a authority) loopback() bool { return oauth.IsLoopback(a.hostname()) }
 
@@ -359,8 +365,13 @@ type endpoints struct {
 // network round trip: Entra's known hosts, External ID, B2C and ADFS.
 // Discovered authorities (unknown Entra hosts, OIDC) give false.
 func (a authority) staticEndpoints() (*endpoints, bool) {
+	switch {
+	case a.known(), a.kind == kindCIAM, a.kind == kindB2C, a.kind == kindADFS:
+	default:
+		return nil, false
+	}
 	base := a.String()
-	e := &endpoints{authority: a, environment: strings.ToLower(a.hostname()), realm: a.realm()}
+	e := &endpoints{authority: a, environment: a.environment(), realm: a.realm()}
 	switch {
 	case a.known(), a.kind == kindCIAM:
 		e.authorization = base + "/oauth2/v2.0/authorize"
@@ -379,8 +390,6 @@ func (a authority) staticEndpoints() (*endpoints, bool) {
 		e.deviceCode = base + "/oauth2/devicecode"
 		e.endSession = base + "/oauth2/logout"
 		e.jwks = base + "/discovery/keys"
-	default:
-		return nil, false
 	}
 	return e, true
 }

@@ -24,6 +24,12 @@ type core struct {
 	static    *endpoints // its endpoints when known without discovery, else nil
 	resolver  *resolver
 	regions   *regions
+
+	// ownEnv and ownRealm are where the tokens of the application's
+	// authority are cached (see core.cacheKeyOf), computed once when
+	// ownKnown: the cached path of a token call allocates nothing for them.
+	ownEnv, ownRealm string
+	ownKnown         bool
 }
 
 // newCore makes the core of an application of clientID configured by cfg
@@ -36,7 +42,7 @@ func newCore(clientID string, cfg *config) (*core, error) {
 	log := newLogger(cfg)
 	wire := cfg.oauthClient()
 	static, _ := a.staticEndpoints()
-	return &core{
+	c := &core{
 		clientID:  clientID,
 		cfg:       cfg,
 		log:       log,
@@ -45,7 +51,32 @@ func newCore(clientID string, cfg *config) (*core, error) {
 		static:    static,
 		resolver:  newResolver(cfg, wire, log),
 		regions:   newRegions(cfg, log),
-	}, nil
+		ownRealm:  a.realm(),
+	}
+	c.ownEnv, c.ownKnown = c.resolver.environmentOf(a)
+	return c, nil
+}
+
+// cacheKeyOf returns the environment and realm a's tokens are cached
+// under, and whether they are known without a network round trip: they
+// are for every authority but an Entra host that instance discovery
+// vouches for and has not yet been discovered (see
+// resolver.environmentOf). The token cache is read before anything that
+// needs the network, so a cached token serves while the authority cannot
+// be reached.
+func (c *core) cacheKeyOf(a authority) (env, realm string, ok bool) {
+	if a == c.authority {
+		if c.ownKnown {
+			return c.ownEnv, c.ownRealm, true
+		}
+		env, ok = c.resolver.environmentOf(a)
+		return env, c.ownRealm, ok
+	}
+	env, ok = c.resolver.environmentOf(a)
+	if !ok {
+		return "", "", false
+	}
+	return env, a.realm(), true
 }
 
 // authorityFor returns the authority a call goes to: the call's

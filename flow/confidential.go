@@ -38,7 +38,9 @@ var ErrTenantRequired = errors.New("flow: a specific tenant is required")
 // after each failure, at most 5 min). A background refresh runs with the
 // values of the call that started it, without its cancellation, for at
 // most 30 s: nothing needs closing. Concurrent identical calls share one
-// request to the authority.
+// request to the authority. The cache is read before anything that needs
+// the network (such as the authority's discovery document), so cached
+// tokens keep serving while the authority cannot be reached.
 //
 // A Confidential is safe for concurrent use.
 type Confidential struct {
@@ -113,17 +115,8 @@ func (c *Confidential) forClient(ctx context.Context, scopes []string, cc callCo
 		return Result{}, fmt.Errorf("%w: client credentials cannot use the %s authority %s: name the tenant (its ID or domain) in WithAuthority or with Tenant",
 			ErrTenantRequired, a.tenant, a)
 	}
-	ep, err := c.endpointsOf(ctx, a)
-	if err != nil {
-		return Result{}, err
-	}
-	g := grant{ep: ep, scopes: scopes, fold: a.caseInsensitiveScopes()}
-	if cc.claims == "" && !cc.forceRefresh {
-		if r, ok := c.fromCache(ctx, &g); ok {
-			return r, nil
-		}
-	}
-	return c.fetchOnce(ctx, g, cc)
+	g := grant{a: a, scopes: scopes, fold: a.caseInsensitiveScopes()}
+	return c.acquire(ctx, &g, cc, false)
 }
 
 // grant is one acquisition of the application's own token (client
@@ -133,9 +126,14 @@ func (c *Confidential) forClient(ctx context.Context, scopes []string, cc callCo
 // (no claims, no force refresh) tries fromCache, then fetchOnce; any
 // other call goes straight to fetchOnce.
 type grant struct {
-	ep     *endpoints
-	scopes []string
-	fold   bool // scopes are matched case-insensitively
+	a authority
+	// ep are a's endpoints; nil until they are needed (see
+	// Confidential.acquire), as a cached token needs none.
+	ep *endpoints
+	// env and realm are where g's tokens are cached (core.cacheKeyOf).
+	env, realm string
+	scopes     []string
+	fold       bool // scopes are matched case-insensitively
 	// assertion and hash are the user's assertion and its
 	// cache.AssertionHash for on-behalf-of, empty for client credentials.
 	assertion, hash string
@@ -152,7 +150,7 @@ func (g *grant) what() string {
 // query is g's access token in the cache of the application clientID.
 func (g *grant) query(clientID string) cache.AccessTokenQuery {
 	return cache.AccessTokenQuery{
-		Environment: g.ep.environment, Realm: g.ep.realm, ClientID: clientID,
+		Environment: g.env, Realm: g.realm, ClientID: clientID,
 		UserAssertionHash: g.hash, Scopes: g.scopes, CaseInsensitiveScopes: g.fold,
 	}
 }
@@ -163,13 +161,58 @@ func (g *grant) key(claims string, force bool) string {
 	if g.hash != "" {
 		kind = "obo"
 	}
-	return flightKey(kind, g.hash, g.ep.environment, g.ep.realm, g.scopes, g.fold, claims, force)
+	return flightKey(kind, g.hash, g.env, g.realm, g.scopes, g.fold, claims, force)
 }
 
-// fromCache returns g's cached access token, if a usable one is there.
-// A token past its RefreshOn is served, and a refresh starts in the
-// background.
-func (c *Confidential) fromCache(ctx context.Context, g *grant) (Result, bool) {
+// acquire is the path both flows share once g names its authority,
+// scopes and identity: the token cache first, unless the call has claims
+// or force-refresh, before anything that needs the network (so a cached
+// token serves while the authority's discovery document cannot be read),
+// then the endpoints, then one flight per identical acquisition. Only
+// when g's cache key needs the endpoints themselves (an Entra host that
+// instance discovery vouches for, not yet discovered) is the cache read
+// after them. withIDToken adds the assertion's cached ID token to an
+// on-behalf-of result found in the cache.
+func (c *Confidential) acquire(ctx context.Context, g *grant, cc callConfig, withIDToken bool) (Result, error) {
+	plain := cc.claims == "" && !cc.forceRefresh
+	var known bool
+	g.env, g.realm, known = c.cacheKeyOf(g.a)
+	if plain && known {
+		if r, ok := c.fromCache(ctx, g, withIDToken); ok {
+			return r, nil
+		}
+	}
+	ep, err := c.endpointsOf(ctx, g.a)
+	if err != nil {
+		return Result{}, err
+	}
+	g.ep, g.env, g.realm = ep, ep.environment, ep.realm
+	if plain && !known {
+		if r, ok := c.fromCache(ctx, g, withIDToken); ok {
+			return r, nil
+		}
+	}
+	return c.fetchOnce(ctx, *g, cc)
+}
+
+// endpoints returns g's endpoints, resolving them if g has none yet (a
+// background refresh of a token served before they were needed).
+func (c *Confidential) endpoints(ctx context.Context, g *grant) (*endpoints, error) {
+	if g.ep != nil {
+		return g.ep, nil
+	}
+	ep, err := c.endpointsOf(ctx, g.a)
+	if err != nil {
+		return nil, err
+	}
+	g.ep, g.env, g.realm = ep, ep.environment, ep.realm
+	return ep, nil
+}
+
+// fromCache returns g's cached access token, if a usable one is there,
+// with the assertion's cached ID token when withIDToken is set. A token
+// past its RefreshOn is served, and a refresh starts in the background.
+func (c *Confidential) fromCache(ctx context.Context, g *grant, withIDToken bool) (Result, bool) {
 	now := c.cfg.clock()
 	at, ok := c.cache.AccessToken(ctx, g.query(c.clientID), now)
 	if !ok {
@@ -179,7 +222,11 @@ func (c *Confidential) fromCache(ctx context.Context, g *grant) (Result, bool) {
 	if refreshDue(at.RefreshOn, now) {
 		c.refresh(ctx, *g, at.RefreshOn, now)
 	}
-	return Result{Token: tokenFromCache(at), FromCache: true}, true
+	r := Result{Token: tokenFromCache(at), FromCache: true}
+	if withIDToken && g.hash != "" {
+		c.cachedIDToken(ctx, g, &r)
+	}
+	return r, true
 }
 
 // refresh starts a background refresh of g's token, due since refreshOn.
@@ -212,7 +259,7 @@ func (c *Confidential) fetchOnce(ctx context.Context, g grant, cc callConfig) (R
 			if at, ok := c.cache.AccessToken(ctx, g.query(c.clientID), c.cfg.clock()); ok {
 				r := Result{Token: tokenFromCache(at), FromCache: true}
 				if g.hash != "" {
-					c.cachedIDToken(ctx, g.ep, g.hash, &r)
+					c.cachedIDToken(ctx, &g, &r)
 				}
 				return r, nil
 			}
@@ -223,6 +270,9 @@ func (c *Confidential) fetchOnce(ctx context.Context, g grant, cc callConfig) (R
 
 // fetch asks the authority for g's token with claims and caches it.
 func (c *Confidential) fetch(ctx context.Context, g grant, claims string) (Result, error) {
+	if _, err := c.endpoints(ctx, &g); err != nil {
+		return Result{}, err
+	}
 	if g.hash != "" {
 		return c.fetchOnBehalfOf(ctx, g, claims)
 	}
@@ -251,8 +301,8 @@ func (c *Confidential) fetchForClient(ctx context.Context, g grant, claims strin
 		return Result{}, err
 	}
 	c.store(ctx, cache.Response{
-		Environment:       ep.environment,
-		Realm:             ep.realm,
+		Environment:       g.env,
+		Realm:             g.realm,
 		ClientID:          c.clientID,
 		Scopes:            scopes, // Entra lists no scope in a client-credentials response
 		AccessToken:       tok.AccessToken,
@@ -297,11 +347,15 @@ func (c *Confidential) RemoveAccount(ctx context.Context, account Account) error
 
 // accounts lists the cached accounts of the application's users.
 func (a *app) accounts(ctx context.Context, username string) ([]Account, error) {
-	ep, err := a.endpointsOf(ctx, a.authority)
-	if err != nil {
-		return nil, err
+	env, _, ok := a.cacheKeyOf(a.authority)
+	if !ok {
+		ep, err := a.endpointsOf(ctx, a.authority)
+		if err != nil {
+			return nil, err
+		}
+		env = ep.environment
 	}
-	found := a.cache.Accounts(ctx, cache.AccountFilter{Username: username, Environment: ep.environment, ClientID: a.clientID})
+	found := a.cache.Accounts(ctx, cache.AccountFilter{Username: username, Environment: env, ClientID: a.clientID})
 	out := make([]Account, 0, len(found))
 	for _, ca := range found {
 		out = append(out, accountFromCache(ca))

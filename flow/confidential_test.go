@@ -396,7 +396,7 @@ func TestLateRefresh(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv.Advance(2 * time.Hour) // past RefreshOn
-		return srv, app, done, grant{ep: ep, scopes: []string{graphDefault}, fold: true}, first
+		return srv, app, done, grant{a: ep.authority, ep: ep, env: ep.environment, realm: ep.realm, scopes: []string{graphDefault}, fold: true}, first
 	}
 	flying := func(app *Confidential) int {
 		app.flights.mu.Lock()
@@ -545,7 +545,7 @@ func TestLateFlightFindsTheCachedToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := app.fetchOnce(bg(), grant{ep: ep, scopes: []string{graphDefault}, fold: true}, callConfig{})
+		r, err := app.fetchOnce(bg(), grant{a: ep.authority, ep: ep, env: ep.environment, realm: ep.realm, scopes: []string{graphDefault}, fold: true}, callConfig{})
 		if err != nil || !r.FromCache || r.AccessToken != first.AccessToken {
 			t.Errorf("late flight: from cache %v, same token %v, %v", r.FromCache, r.AccessToken == first.AccessToken, err)
 		}
@@ -565,7 +565,7 @@ func TestLateFlightFindsTheCachedToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := grant{ep: ep, scopes: downstreamRead, fold: true, assertion: alice, hash: cache.AssertionHash(alice)}
+		g := grant{a: ep.authority, ep: ep, env: ep.environment, realm: ep.realm, scopes: downstreamRead, fold: true, assertion: alice, hash: cache.AssertionHash(alice)}
 		r, err := app.fetchOnce(bg(), g, callConfig{})
 		if err != nil || !r.FromCache || r.AccessToken != first.AccessToken || r.IDToken != first.IDToken || r.Account != first.Account {
 			t.Errorf("late flight: from cache %v, same token %v, same ID token %v, account %s: %v",

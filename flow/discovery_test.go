@@ -260,7 +260,10 @@ func TestDiscoveryCoalescedUnderConcurrency(t *testing.T) {
 	}
 }
 
-func TestFailedDiscoveryIsNotKept(t *testing.T) {
+// TestFailedDiscoveryIsKeptBriefly checks that a failed discovery is
+// kept for a few seconds on the application's clock (callers meanwhile get
+// its error without a request), and that the next one then succeeds.
+func TestFailedDiscoveryIsKeptBriefly(t *testing.T) {
 	s := newServer(t)
 	var mu sync.Mutex
 	fail := true
@@ -274,15 +277,24 @@ func TestFailedDiscoveryIsNotKept(t *testing.T) {
 		}
 		writeJSON(w, 200, metadataDoc(s.URL+"/realm", s.URL+"/realm"))
 	})
-	c := mustCore(t, "cid", WithOIDCAuthority(s.URL+"/realm"))
+	clk := newClock()
+	c := mustCore(t, "cid", WithOIDCAuthority(s.URL+"/realm"), WithClock(clk.Now))
 	if _, err := c.endpointsFor(context.Background(), callConfig{}); !errors.Is(err, ErrDiscovery) {
 		t.Fatalf("error = %v, want ErrDiscovery", err)
 	}
 	mu.Lock()
 	fail = false
 	mu.Unlock()
+	clk.Add(discoveryRetryAfterFailure - time.Second)
+	if _, err := c.endpointsFor(context.Background(), callConfig{}); !errors.Is(err, ErrDiscovery) {
+		t.Fatalf("within the backoff: %v, want the kept failure", err)
+	}
+	if got := len(s.requests()); got != 1 {
+		t.Errorf("%d requests within the backoff, want 1", got)
+	}
+	clk.Add(time.Second)
 	if _, err := c.endpointsFor(context.Background(), callConfig{}); err != nil {
-		t.Fatalf("second discovery after a failure: %v", err)
+		t.Fatalf("discovery after the backoff: %v", err)
 	}
 	if got := len(s.requests()); got != 2 {
 		t.Errorf("%d requests, want 2", got)
@@ -296,14 +308,15 @@ func TestDiscoveryExpires(t *testing.T) {
 	})
 	clk := newClock()
 	c := mustCore(t, "cid", WithOIDCAuthority(s.URL+"/realm"), WithClock(clk.Now))
-	for _, step := range []time.Duration{0, 23 * time.Hour, 2 * time.Hour} {
+	for _, step := range []time.Duration{0, 23 * time.Hour, 2 * time.Hour, 22 * time.Hour} {
 		clk.Add(step)
 		if _, err := c.endpointsFor(context.Background(), callConfig{}); err != nil {
 			t.Fatal(err)
 		}
+		c.resolver.settle()
 	}
 	if got := len(s.requests()); got != 2 {
-		t.Errorf("%d requests over 25 hours, want 2 (read again after 24 h)", got)
+		t.Errorf("%d requests over 47 hours, want 2 (read again after 24 h)", got)
 	}
 }
 

@@ -42,6 +42,13 @@
 // (CIAM); ADFS; and any OpenID Connect authority. The endpoints of
 // Entra's known hosts, B2C, External ID and ADFS are computed without a
 // network round trip; other authorities are discovered once and cached.
+// A discovery document more than a day old keeps serving while it is read
+// again in the background, and for as long as reading it fails (tried
+// again after a backoff: 5 s, doubled, at most a minute); a discovery that
+// fails with no document to serve is remembered for that backoff, so a
+// flood of calls during an outage makes one request, not one each. The
+// token cache is read before anything that needs the network: a cached
+// token is served while its authority cannot be reached.
 //
 // # Errors
 //

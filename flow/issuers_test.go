@@ -206,9 +206,9 @@ func (c *Confidential) testGrant(ctx context.Context, issuer string, scopes []st
 	if err != nil {
 		return nil, err
 	}
-	ep, err := c.endpointsOf(ctx, a)
-	if err != nil {
+	g := &grant{a: a, scopes: slices.Clone(scopes), fold: a.caseInsensitiveScopes()}
+	if _, err := c.endpoints(ctx, g); err != nil {
 		return nil, err
 	}
-	return &grant{ep: ep, scopes: slices.Clone(scopes), fold: a.caseInsensitiveScopes()}, nil
+	return g, nil
 }

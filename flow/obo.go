@@ -78,27 +78,15 @@ func (c *Confidential) onBehalfOf(ctx context.Context, assertion string, scopes 
 	if err != nil {
 		return Result{}, err
 	}
-	ep, err := c.endpointsOf(ctx, a)
-	if err != nil {
-		return Result{}, err
-	}
-	g := grant{ep: ep, scopes: scopes, fold: a.caseInsensitiveScopes(), assertion: assertion, hash: cache.AssertionHash(assertion)}
-	if cc.claims == "" && !cc.forceRefresh {
-		if r, ok := c.fromCache(ctx, &g); ok {
-			if withIDToken {
-				c.cachedIDToken(ctx, ep, g.hash, &r)
-			}
-			return r, nil
-		}
-	}
-	return c.fetchOnce(ctx, g, cc)
+	g := grant{a: a, scopes: scopes, fold: a.caseInsensitiveScopes(), assertion: assertion, hash: cache.AssertionHash(assertion)}
+	return c.acquire(ctx, &g, cc, withIDToken)
 }
 
-// cachedIDToken adds the cached ID token of an assertion, its claims and
+// cachedIDToken adds the cached ID token of g's assertion, its claims and
 // the account they describe, to r.
-func (c *Confidential) cachedIDToken(ctx context.Context, ep *endpoints, hash string, r *Result) {
+func (c *Confidential) cachedIDToken(ctx context.Context, g *grant, r *Result) {
 	idt, ok := c.cache.IDToken(ctx, cache.IDTokenQuery{
-		Environment: ep.environment, Realm: ep.realm, ClientID: c.clientID, UserAssertionHash: hash,
+		Environment: g.env, Realm: g.realm, ClientID: c.clientID, UserAssertionHash: g.hash,
 	})
 	if !ok {
 		return
@@ -109,6 +97,12 @@ func (c *Confidential) cachedIDToken(ctx context.Context, ep *endpoints, hash st
 		return
 	}
 	r.IDToken, r.IDTokenClaims = idt.Secret, claims
+	ep := g.ep
+	if ep == nil {
+		// Served from the cache before any endpoint was needed: the
+		// account needs only where the tokens are cached.
+		ep = &endpoints{authority: g.a, environment: g.env, realm: g.realm}
+	}
 	r.Account = newAccount(ep, oauth.ClientInfo{}, claims)
 	if idt.HomeAccountID != "" {
 		r.Account.HomeAccountID = idt.HomeAccountID
@@ -127,7 +121,7 @@ func (c *Confidential) fetchOnBehalfOf(ctx context.Context, g grant, claims stri
 	ep := g.ep
 	userScopes := oauth.UserScopes(g.scopes, c.cfg.excludeScopes)
 	if rt, ok := c.cache.RefreshToken(ctx, cache.RefreshTokenQuery{
-		Environment: ep.environment, ClientID: c.clientID, UserAssertionHash: g.hash,
+		Environment: g.env, ClientID: c.clientID, UserAssertionHash: g.hash,
 	}); ok {
 		c.log.debug(ctx, "flow: on-behalf-of: redeeming the assertion's refresh token",
 			slog.Any("scopes", userScopes), slog.String("authority", ep.authority.String()), slog.Bool("claims", claims != ""))
@@ -173,8 +167,8 @@ func (c *Confidential) onBehalfOfResult(ctx context.Context, g grant, tok *oauth
 	}
 	r.Account = newAccount(ep, tok.ClientInfo, r.IDTokenClaims)
 	resp := cache.Response{
-		Environment:       ep.environment,
-		Realm:             ep.realm,
+		Environment:       g.env,
+		Realm:             g.realm,
 		ClientID:          c.clientID,
 		HomeAccountID:     r.Account.HomeAccountID,
 		UserAssertionHash: g.hash,

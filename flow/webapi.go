@@ -91,7 +91,7 @@ func TokenClaimsFromContext(ctx context.Context) (map[string]any, bool) {
 // First it validates the token (unless [WithoutTokenValidation]): an
 // RS256 signature by one of the keys the authority publishes (its
 // jwks_uri, fetched once and kept; fetched again for a key it does not
-// hold, at most once a minute, and daily); iss, the authority's issuer
+// hold, at most once a minute, and daily in the background); iss, the authority's issuer
 // (with {tenantid} filled from the token's tid for multi-tenant
 // authorities), the access_token_issuer its document names (AD FS issues
 // access tokens under it), or one of [WithIssuers]; aud, one of [WithAudiences];
@@ -101,7 +101,10 @@ func TokenClaimsFromContext(ctx context.Context) (map[string]any, bool) {
 // ([TokenClaimsFromContext]).
 //
 // The keys and the discovery document are the application's: every
-// middleware of one application shares them.
+// middleware of one application shares them. When the authority cannot
+// be read, the keys and document read before keep serving, however old,
+// and are read again after a backoff, so an outage of the authority fails
+// no caller whose token the kept keys verify.
 //
 // Requests that do not pass get an RFC 6750 answer, and next never sees
 // them:
@@ -112,7 +115,8 @@ func TokenClaimsFromContext(ctx context.Context) (map[string]any, bool) {
 //     have, several Authorization headers): 400 with error="invalid_request";
 //   - a token that fails a check: 401 with error="invalid_token" and an
 //     error_description saying which check failed (never the token);
-//   - when the authority's keys or discovery document cannot be read: 503.
+//   - when the authority's keys or discovery document cannot be read, and
+//     none were read before: 503.
 func (c *Confidential) Middleware(next http.Handler, opts ...MiddlewareOption) http.Handler {
 	cfg := middlewareConfig{validate: true, skew: DefaultClockSkew}
 	for _, o := range opts {
