@@ -343,6 +343,10 @@ type endpoints struct {
 	// accessTokenIssuer is the document's access_token_issuer, which AD FS
 	// publishes: the issuer of its access tokens, unlike its ID tokens'.
 	accessTokenIssuer string
+	// tenantID is the tenant ID the document's issuer names (the first
+	// segment of its path, when a GUID: Entra, B2C and External ID put it
+	// there), "" for none or a {tenantid} template.
+	tenantID string
 	// authMethods and signingAlgs are the discovery document's
 	// token_endpoint_auth_methods_supported and
 	// token_endpoint_auth_signing_alg_values_supported.
@@ -428,15 +432,63 @@ func (e *endpoints) credentialRequest(clientID, tokenEndpoint string, clientClai
 	}
 }
 
+// anyTenant reports whether a's callers may come from any tenant: a
+// common or organizations authority of Entra or External ID. (A consumers
+// authority is the personal accounts' tenant only.)
+func (a authority) anyTenant() bool {
+	return (a.kind == kindEntra || a.kind == kindCIAM) &&
+		(strings.EqualFold(a.tenant, tenantCommon) || strings.EqualFold(a.tenant, tenantOrganizations))
+}
+
+// tenantIDOf returns the tenant ID issuer names as the first segment of
+// its path, lower-cased, when that is a GUID (Entra's
+// https://login.microsoftonline.com/{tenant ID}/v2.0 and
+// https://sts.windows.net/{tenant ID}/, B2C's and External ID's issuers),
+// else "".
+func tenantIDOf(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return ""
+	}
+	seg, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	if !isGUID(seg) {
+		return ""
+	}
+	return strings.ToLower(seg)
+}
+
+// isGUID reports whether s is a GUID in its 8-4-4-4-12 hex form, as
+// Entra's tenant IDs are.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // tenantIDTemplate is the placeholder of multi-tenant issuers.
 const tenantIDTemplate = "{tenantid}"
 
-// issuerForTenant returns the issuer a token from tenant tid must carry:
-// issuer with its {tenantid} template (multi-tenant metadata, such as
-// common's https://login.microsoftonline.com/{tenantid}/v2.0) replaced by
-// tid, a token's tid claim. An issuer without the template is returned as
-// it is. tid must be a tenant ID (letters, digits, '-', '.' and '_'), so
-// a token cannot make up an issuer of another shape.
+// issuerForTenant returns issuer with its {tenantid} template
+// (multi-tenant metadata, such as common's
+// https://login.microsoftonline.com/{tenantid}/v2.0) replaced by tid, the
+// tenant it may stand for (see tokenValidator.issuerTenant). An issuer
+// without the template is returned as it is. tid must be a tenant ID
+// (letters, digits, '-', '.' and '_'), so a token cannot make up an
+// issuer of another shape.
 func issuerForTenant(issuer, tid string) (string, error) {
 	if !strings.Contains(issuer, tenantIDTemplate) {
 		return issuer, nil

@@ -313,6 +313,7 @@ func (r *resolver) fetch(ctx context.Context, a authority, retry bool) (*endpoin
 		jwks:              m.JWKSURI,
 		issuer:            m.Issuer,
 		accessTokenIssuer: m.AccessTokenIssuer,
+		tenantID:          tenantIDOf(m.Issuer),
 		authMethods:       m.AuthMethods,
 		signingAlgs:       m.SigningAlgs,
 		environment:       environment,

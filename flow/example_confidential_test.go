@@ -200,3 +200,49 @@ func ExampleContextWithUserAssertion() {
 	// eyJ0eXAi... true
 	// false
 }
+
+func ExampleWithAllowedTenants() {
+	const (
+		contoso  = authtest.DefaultTenant
+		fabrikam = "11111111-2222-3333-4444-555555555555"
+	)
+	srv := authtest.NewTLSServer(nil)
+	defer srv.Close()
+	srv.AddUser(authtest.User{Username: "alice@contoso.com"})
+	srv.AddUser(authtest.User{Username: "carol@fabrikam.com", TenantID: fabrikam})
+	srv.AddUser(authtest.User{Username: "dan@northwind.com", TenantID: "66666666-7777-8888-9999-000000000000"})
+	srv.AddClient(authtest.Client{ID: "orders-api", Secret: "s3cret"})
+	srv.AddAPI(authtest.API{Audience: "api://orders", AppID: "orders-api", Scopes: []string{"Orders.Read"}})
+
+	app, err := flow.NewConfidential("orders-api", credential.Secret("s3cret"),
+		flow.WithAuthority("https://login.microsoftonline.com/contoso.com"),
+		flow.WithHTTPClient(srv.Client()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	// Contoso's callers only, with v2.0 or v1.0 tokens: {tenantid}
+	// stands for the authority's tenant, whatever tenant a token names.
+	contosoOnly := app.Middleware(ok, flow.WithAudiences("api://orders"),
+		flow.WithIssuers("https://sts.windows.net/{tenantid}/"))
+	// Contoso's and Fabrikam's callers.
+	both := app.Middleware(ok, flow.WithAudiences("api://orders"),
+		flow.WithIssuers("https://login.microsoftonline.com/{tenantid}/v2.0", "https://sts.windows.net/{tenantid}/"),
+		flow.WithAllowedTenants(contoso, fabrikam))
+
+	status := func(h http.Handler, token string) int {
+		r := httptest.NewRequest(http.MethodGet, "/orders", nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	for _, user := range []string{"alice@contoso.com", "carol@fabrikam.com", "dan@northwind.com"} {
+		token := srv.IssueAccessToken(authtest.AccessTokenSpec{Audience: "api://orders", Scopes: []string{"Orders.Read"}, Subject: user})
+		fmt.Println(user, status(contosoOnly, token), status(both, token))
+	}
+	// Output:
+	// alice@contoso.com 200 200
+	// carol@fabrikam.com 401 200
+	// dan@northwind.com 401 401
+}

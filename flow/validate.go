@@ -31,9 +31,12 @@ type tokenValidator struct {
 	app       *app
 	authority authority
 	audiences []string
-	tenants   []string // allowed tenant IDs; empty means any
+	tenants   []string // allowed tenant IDs (WithAllowedTenants); empty means the authority's default
 	issuers   []string // accepted besides the authority's, {tenantid} templates allowed
 	skew      time.Duration
+	// anyTenant is set for a common or organizations authority, whose
+	// callers may come from any tenant.
+	anyTenant bool
 }
 
 // jwsHeader is the protected header of a compact JWS, the fields checked.
@@ -156,19 +159,42 @@ func (v *tokenValidator) audienceOK(aud any) bool {
 	return false
 }
 
-// issuerOK reports whether iss is the authority's issuer (with its
-// {tenantid} template filled with the token's tid, for multi-tenant
-// authorities), the issuer of its access tokens where its document names
-// one (AD FS's access_token_issuer), or one of the accepted issuers.
+// issuerOK reports whether iss is the authority's issuer, the issuer of
+// its access tokens where its document names one (AD FS's
+// access_token_issuer), or one of the accepted issuers, each with its
+// {tenantid} template, if any, standing for issuerTenant.
 func (v *tokenValidator) issuerOK(md *endpoints, iss, tid string) bool {
+	tenant := v.issuerTenant(md, tid)
 	is := func(want string) bool {
 		if want == "" {
 			return false
 		}
-		filled, err := issuerForTenant(want, tid)
+		filled, err := issuerForTenant(want, tenant)
 		return err == nil && filled == iss
 	}
 	return is(md.issuer) || is(md.accessTokenIssuer) || slices.ContainsFunc(v.issuers, is)
+}
+
+// issuerTenant returns the tenant the {tenantid} template of an issuer
+// stands for in a token whose tid is tid, "" when none (no template can
+// match): with [WithAllowedTenants], tid when it is one of them; for a
+// common or organizations authority, tid; otherwise the authority's own
+// tenant ID, whatever tenant the token names. Entra signs every tenant's
+// tokens with the same keys, so a template filled from any token's tid
+// would let every tenant's tokens in.
+func (v *tokenValidator) issuerTenant(md *endpoints, tid string) string {
+	switch {
+	case len(v.tenants) > 0:
+		if slices.ContainsFunc(v.tenants, func(t string) bool { return strings.EqualFold(t, tid) }) {
+			return tid
+		}
+		return ""
+	case v.anyTenant:
+		return tid
+	case isGUID(v.authority.tenant):
+		return v.authority.tenant
+	}
+	return md.tenantID
 }
 
 // numericDate reads a JWT NumericDate (seconds since the epoch, possibly

@@ -35,20 +35,34 @@ func WithAudiences(audiences ...string) MiddlewareOption {
 	return func(c *middlewareConfig) { c.audiences = append([]string(nil), audiences...) }
 }
 
-// WithAllowedTenants restricts callers to tokens issued in these tenants
-// (tenant IDs, compared with the token's tid). For an application whose
-// authority is common or organizations, any tenant's token is accepted
-// without it (its issuer is checked against the tenant it names): a
-// multi-tenant API that serves only some tenants lists them here. The
-// default is every tenant the authority's issuer allows.
+// WithAllowedTenants sets the tenants whose callers the API serves
+// (tenant IDs, compared with the token's tid). Without it, an application
+// whose authority names a tenant serves that tenant's callers only, and
+// one whose authority is common or organizations any tenant's. With it, a
+// token must name one of tenantIDs, and the {tenantid} of an issuer
+// template ([WithIssuers], or the multi-tenant issuer of a common or
+// organizations authority's discovery document) may stand for any of
+// them, whatever the authority: a multi-tenant API that serves only some
+// tenants lists them here.
+//
+// The discovery document of an authority that names a tenant gives that
+// tenant's issuer only: to serve callers of other tenants too, list them
+// all here (the authority's own included) and name their issuer template
+// in WithIssuers, such as https://login.microsoftonline.com/{tenantid}/v2.0.
 func WithAllowedTenants(tenantIDs ...string) MiddlewareOption {
 	return func(c *middlewareConfig) { c.tenants = append([]string(nil), tenantIDs...) }
 }
 
 // WithIssuers adds issuers (iss) to accept besides the one of the
 // authority's discovery document, such as Entra's v1.0 issuer
-// https://sts.windows.net/{tenantid}/ for APIs that receive v1.0 tokens;
-// {tenantid} is filled with the token's tid.
+// https://sts.windows.net/{tenantid}/ for an API that receives v1.0
+// tokens. Its {tenantid} stands for the tenant the API serves: the
+// authority's own tenant when the authority names one (its tenant ID,
+// given or named by its discovery document's issuer), whatever tenant the
+// token names; for a common or organizations authority, the token's tid;
+// with [WithAllowedTenants], the token's tid when it is one of those.
+// Entra signs every tenant's tokens with the same keys: filled from any
+// token's tid, the template would accept every tenant's callers.
 func WithIssuers(issuers ...string) MiddlewareOption {
 	return func(c *middlewareConfig) { c.issuers = append([]string(nil), issuers...) }
 }
@@ -91,13 +105,15 @@ func TokenClaimsFromContext(ctx context.Context) (map[string]any, bool) {
 // First it validates the token (unless [WithoutTokenValidation]): an
 // RS256 signature by one of the keys the authority publishes (its
 // jwks_uri, fetched once and kept; fetched again for a key it does not
-// hold, at most once a minute, and daily in the background); iss, the authority's issuer
-// (with {tenantid} filled from the token's tid for multi-tenant
-// authorities), the access_token_issuer its document names (AD FS issues
-// access tokens under it), or one of [WithIssuers]; aud, one of [WithAudiences];
-// exp and nbf, with [WithClockSkew] on the application's clock; tid, one
-// of [WithAllowedTenants] when given. Any other algorithm (none, HS256…)
-// is refused. The validated claims are in the context too
+// hold, at most once a minute, and daily in the background); iss, the
+// authority's issuer, the access_token_issuer its document names (AD FS
+// issues access tokens under it), or one of [WithIssuers], a {tenantid}
+// template standing for the tenant the API serves (the authority's own,
+// or for a common or organizations authority the token's; see
+// [WithAllowedTenants]); aud, one of [WithAudiences]; exp and nbf, with
+// [WithClockSkew] on the application's clock; tid, one of
+// [WithAllowedTenants] when given. Any other algorithm (none, HS256…) is
+// refused. The validated claims are in the context too
 // ([TokenClaimsFromContext]).
 //
 // The keys and the discovery document are the application's: every
@@ -141,6 +157,7 @@ func (c *Confidential) Middleware(next http.Handler, opts ...MiddlewareOption) h
 		tenants:   cfg.tenants,
 		issuers:   cfg.issuers,
 		skew:      cfg.skew,
+		anyTenant: c.authority.anyTenant(),
 	}
 	return m
 }
