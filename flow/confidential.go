@@ -182,6 +182,14 @@ func (c *Confidential) acquire(ctx context.Context, g *grant, cc callConfig, wit
 			return r, nil
 		}
 	}
+	if g.hash != "" {
+		// The user's assertion is checked before anything needs the
+		// network: only its canonical spelling is ever sent, and so
+		// cached, and the cached path need not scan it again.
+		if err := checkAssertion(g.assertion); err != nil {
+			return Result{}, err
+		}
+	}
 	ep, err := c.endpointsOf(ctx, g.a)
 	if err != nil {
 		return Result{}, err

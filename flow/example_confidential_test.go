@@ -246,3 +246,26 @@ func ExampleWithAllowedTenants() {
 	// carol@fabrikam.com 401 200
 	// dan@northwind.com 401 401
 }
+
+func ExampleErrMalformedAssertion() {
+	srv := authtest.NewTLSServer(nil)
+	defer srv.Close()
+	app, err := flow.NewConfidential("orders-api", credential.Secret("s3cret"),
+		flow.WithAuthority("https://login.microsoftonline.com/contoso.com"),
+		flow.WithHTTPClient(srv.Client()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The caller's token with its signature padded: the same bytes as its
+	// canonical spelling, but another cache key. It is refused before any
+	// request.
+	padded := "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl=="
+	_, err = app.AcquireTokenOnBehalfOf(context.Background(), padded, []string{"User.Read"})
+	fmt.Println(errors.Is(err, flow.ErrMalformedAssertion))
+	fmt.Println(err)
+	fmt.Println(len(srv.Requests()), "requests")
+	// Output:
+	// true
+	// flow: malformed user assertion: its signature is not canonical base64url (RFC 7515): it has padding ('='), which RFC 7515 leaves out
+	// 0 requests
+}

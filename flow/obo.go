@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -17,6 +18,15 @@ import (
 // asked for a token with a context that carries none (see
 // [ContextWithUserAssertion] and [Confidential.Middleware]).
 var ErrNoUserAssertion = errors.New("flow: no user assertion: the caller's access token is needed for on-behalf-of")
+
+// ErrMalformedAssertion is wrapped by the error of an on-behalf-of call
+// whose user assertion is not a JWT in the one spelling RFC 7515 allows
+// (compact serialization; base64url without padding, the unused bits of
+// each part's last character zero). The authority would read other
+// spellings of a token alike, but each would be cached apart and cost a
+// request of its own. The error says which part is at fault and how,
+// never the assertion.
+var ErrMalformedAssertion = errors.New("flow: malformed user assertion")
 
 // userAssertionKey is the context key of the user's assertion.
 type userAssertionKey struct{}
@@ -44,7 +54,13 @@ func UserAssertionFromContext(ctx context.Context) (string, bool) {
 // requested_token_use=on_behalf_of).
 //
 // Tokens are cached per assertion (by its SHA-256 hash, as MSAL keys
-// them), so one user's tokens never serve another. An access token comes
+// them), so one user's tokens never serve another. The assertion must be
+// a compact JWT (JWS or JWE) in the one spelling RFC 7515 allows:
+// base64url parts without padding, the unused bits of each part's last
+// character zero. Any other spelling fails with an error wrapping
+// [ErrMalformedAssertion] before any request: the authority would read it
+// as the same token, but it would be cached apart, each spelling costing
+// a request. An access token comes
 // from the cache when a usable one is there, unless the call has [Claims]
 // or [ForceRefresh]. Otherwise the refresh token the authority returned
 // with the assertion's earlier token is redeemed (which does not need the
@@ -80,6 +96,21 @@ func (c *Confidential) onBehalfOf(ctx context.Context, assertion string, scopes 
 	}
 	g := grant{a: a, scopes: scopes, fold: a.caseInsensitiveScopes(), assertion: assertion, hash: cache.AssertionHash(assertion)}
 	return c.acquire(ctx, &g, cc, withIDToken)
+}
+
+// checkAssertion returns an error wrapping [ErrMalformedAssertion] when
+// assertion is not a compact JWT in canonical base64url (see
+// compactProblem). It names the part at fault and the problem, never the
+// assertion.
+func checkAssertion(assertion string) error {
+	part, problem := compactProblem(assertion)
+	switch {
+	case problem == "":
+		return nil
+	case part == "":
+		return fmt.Errorf("%w: it %s", ErrMalformedAssertion, problem)
+	}
+	return fmt.Errorf("%w: its %s %s", ErrMalformedAssertion, part, problem)
 }
 
 // cachedIDToken adds the cached ID token of g's assertion, its claims and

@@ -58,6 +58,14 @@ func (v *tokenValidator) validate(ctx context.Context, token string) (map[string
 	if len(parts) != 3 {
 		return nil, invalidToken("the token is not a JWT (three base64url parts separated by dots)")
 	}
+	// One token, one spelling: the signature check below (jwx) would
+	// accept padding, the standard alphabet and stray trailing bits, and
+	// the token's text becomes the on-behalf-of cache key.
+	for i, p := range parts {
+		if problem := segmentProblem(p); problem != "" {
+			return nil, invalidToken("the token's " + jwsParts[i] + " is not canonical base64url (RFC 7515): it has " + problem)
+		}
+	}
 	hb, err := decodeSegment(parts[0])
 	var h jwsHeader
 	if err != nil || !isJSONObject(hb) || json.Unmarshal(hb, &h) != nil {

@@ -77,7 +77,9 @@ func WithClockSkew(d time.Duration) MiddlewareOption {
 // WithoutTokenValidation makes the middleware take the caller's token as
 // it is, without checking it: for an API behind a gateway that has
 // checked it already. The token is still passed on only to the authority,
-// in an on-behalf-of request, which checks it.
+// in an on-behalf-of request, which checks it; an on-behalf-of call
+// refuses a token that is not a JWT in its canonical spelling
+// ([ErrMalformedAssertion]) before any request.
 func WithoutTokenValidation() MiddlewareOption {
 	return func(c *middlewareConfig) { c.validate = false }
 }
@@ -102,8 +104,12 @@ func TokenClaimsFromContext(ctx context.Context) (map[string]any, bool) {
 // ([ContextWithUserAssertion]), where [Confidential.OnBehalfOfSource]
 // finds it.
 //
-// First it validates the token (unless [WithoutTokenValidation]): an
-// RS256 signature by one of the keys the authority publishes (its
+// First it validates the token (unless [WithoutTokenValidation]): a
+// compact JWS whose three parts are in the one spelling RFC 7515 allows
+// (base64url, no padding, the unused bits of each part's last character
+// zero; any other spelling of a token verifies alike but would be another
+// on-behalf-of cache key); an RS256 signature by one of the keys the
+// authority publishes (its
 // jwks_uri, fetched once and kept; fetched again for a key it does not
 // hold, at most once a minute, and daily in the background); iss, the
 // authority's issuer, the access_token_issuer its document names (AD FS
