@@ -34,7 +34,11 @@ import (
 //     request. On a step-up challenge ([challenge.Challenge.IsStepUp]) it
 //     asks for a token with TokenRequest.Challenge set, then resends once.
 //  5. on a 401 with error="invalid_token", resends once with a token asked
-//     for with TokenRequest.ForceRefresh.
+//     for with TokenRequest.ForceRefresh and TokenRequest.Challenge set to
+//     the invalid_token challenge (which tells a caching source that may
+//     limit such refreshes, see [ReuseTokenSource], from a caller's own
+//     ForceRefresh). When the source answers with the very token that
+//     was refused, the 401 is returned without a resend.
 //  6. when Source fails while satisfying a challenge, drains (up to
 //     64 KiB) and closes the 401 and returns (nil, *[ChallengeError]).
 //     This is a deliberate exception to the rule that a RoundTripper

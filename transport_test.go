@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bearerhttp/bearer/challenge"
 )
@@ -510,11 +512,104 @@ func TestTransportInvalidTokenForcesRefresh(t *testing.T) {
 		t.Fatalf("status %d", status)
 	}
 	reqs := src.requests()
-	if len(reqs) != 2 || !reqs[1].ForceRefresh || reqs[1].Claims != "" || reqs[1].Challenge != nil {
-		t.Errorf("source saw %+v, want a ForceRefresh request second", reqs)
+	if len(reqs) != 2 || !reqs[1].ForceRefresh || reqs[1].Claims != "" || reqs[1].Challenge == nil || !reqs[1].Challenge.IsInvalidToken() {
+		t.Errorf("source saw %+v, want a ForceRefresh request with the invalid_token challenge second", reqs)
 	}
 	if got := rec.all(); len(got) != 2 || got[1].auth != "Bearer token-2" {
 		t.Errorf("server saw %+v", got)
+	}
+}
+
+// TestTransportInvalidTokenRefreshesAreBounded sends 30 requests to a
+// resource that refuses every token with invalid_token, through a
+// Transport whose source is ReuseTokenSource: the source's own source is
+// asked twice (the first token, one forced refresh), not 31 times, and
+// the transport does not resend a token that was just refused. After 30
+// seconds on the source's clock, one more forced refresh is allowed.
+func TestTransportInvalidTokenRefreshesAreBounded(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization")})
+		unauthorized(rw, `Bearer realm="", error="invalid_token", error_description="The access token is invalid"`, 10)
+	}))
+	src := &recordingSource{}
+	reuse := ReuseTokenSource(src).(*reuseSource)
+	var skew atomic.Int64 // the source's wall clock, ahead of the real one
+	reuse.clock.wallNow = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	tr := graphTransport(w, reuse)
+	for i := range 30 {
+		if status, _ := get(t, tr, srv.url("graph.microsoft.com", "/")); status != http.StatusUnauthorized {
+			t.Fatalf("request %d: status %d", i, status)
+		}
+	}
+	reqs := src.requests()
+	if len(reqs) != 2 || reqs[0].ForceRefresh || !reqs[1].ForceRefresh || reqs[1].Challenge == nil {
+		t.Fatalf("source asked %d times, want twice: the first token, one forced refresh", len(reqs))
+	}
+	hits := rec.all()
+	if len(hits) != 31 {
+		t.Errorf("resource saw %d requests, want 31 (one resend in all)", len(hits))
+	}
+	for i, h := range hits {
+		want := "Bearer token-2"
+		if i == 0 {
+			want = "Bearer token-1"
+		}
+		if h.auth != want {
+			t.Errorf("resource request %d carried %q, want %q", i, h.auth, want)
+		}
+	}
+
+	skew.Store(int64(forcedRefreshInterval))
+	if status, _ := get(t, tr, srv.url("graph.microsoft.com", "/")); status != http.StatusUnauthorized {
+		t.Fatalf("status %d", status)
+	}
+	if n := len(src.requests()); n != 3 {
+		t.Errorf("30 s later: source asked %d times in all, want 3", n)
+	}
+	if hits := rec.all(); len(hits) != 33 || hits[32].auth != "Bearer token-3" {
+		t.Errorf("30 s later: resource saw %d requests in all, want 33, the last with token-3", len(hits))
+	}
+
+	// A caller's own ForceRefresh is never limited.
+	for range 3 {
+		if _, err := reuse.Token(t.Context(), TokenRequest{Scopes: graphScopes, ForceRefresh: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(src.requests()); n != 6 {
+		t.Errorf("after 3 explicit ForceRefresh: source asked %d times in all, want 6", n)
+	}
+}
+
+// TestTransportInvalidTokenRefreshesAreBoundedConcurrently sends 30
+// requests at once to a resource that refuses every token: the source
+// behind ReuseTokenSource is asked twice.
+func TestTransportInvalidTokenRefreshesAreBoundedConcurrently(t *testing.T) {
+	w := newWorld(t)
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		unauthorized(rw, `Bearer error="invalid_token"`, 10)
+	}))
+	src := &recordingSource{}
+	tr := graphTransport(w, ReuseTokenSource(src))
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			resp, err := (&http.Client{Transport: tr}).Get(srv.url("graph.microsoft.com", "/"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	if reqs := src.requests(); len(reqs) != 2 {
+		t.Errorf("source asked %d times, want 2", len(reqs))
 	}
 }
 
