@@ -20,8 +20,11 @@ import (
 //     has an Authorization header (under the canonical key, or
 //     "authorization") is passed to Base untouched.
 //  2. attaches a token only for an allowed host (see AllowedHosts); any
-//     other request, a redirect to another host included, goes out with
-//     no token, and no token is asked for.
+//     other request goes out with no token, and no token is asked for.
+//     A request that follows a redirect (one [http.Client] made, with
+//     Request.Response set) gets a token only when it stays on the origin
+//     (scheme, host and port) of the first request of its chain, unless
+//     RedirectsBetweenAllowedHosts is set.
 //  3. attaches a token only over HTTPS; plain HTTP only to loopback, unless
 //     AllowHTTP is set. Otherwise it returns an error wrapping
 //     [ErrInsecure] before asking for a token.
@@ -98,6 +101,22 @@ type Transport struct {
 	// AllowHTTP lets tokens go over plain HTTP to hosts other than
 	// loopback. Use it only for test set-ups.
 	AllowHTTP bool
+
+	// RedirectsBetweenAllowedHosts lets a request that follows a redirect
+	// carry a token to any allowed host, when the request that started
+	// the chain went to an allowed host too.
+	//
+	// By default such a request carries a token only when it stays on
+	// the origin of the first request of its chain: the same scheme,
+	// host and port, so https, or plain HTTP where the first request
+	// could carry a token over it. Two hosts that match one "*.suffix"
+	// entry may belong to different owners (anyone can create a storage
+	// account under *.blob.core.windows.net), so a redirect from one to
+	// the other must not take the token along. A redirect whose chain
+	// cannot be followed back to its first request (a Base that leaves
+	// Response.Request nil, as [http.Transport] never does) gets no
+	// token. Set this only when every allowed host is the caller's own.
+	RedirectsBetweenAllowedHosts bool
 
 	cfg atomic.Pointer[transportConfig]
 }
@@ -198,6 +217,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, fmt.Errorf("%w: refusing to send a token to %s://%s", ErrInsecure, clip(req.URL.Scheme), clip(req.URL.Host))
 	}
+	if req.Response != nil && !t.redirectMayCarryToken(req, hosts) {
+		return t.base().RoundTrip(req)
+	}
 
 	src := t.Source
 	tok, err := src.Token(ctx, TokenRequest{Scopes: scopes})
@@ -236,6 +258,69 @@ func allowed(hosts *hostSet, req *http.Request) bool {
 		return hosts.allows(hostname(req.Host))
 	}
 	return true
+}
+
+// maxRedirectChain bounds the walk back through a redirect chain
+// (http.Client stops after 10 redirects by default).
+const maxRedirectChain = 64
+
+// redirectMayCarryToken reports whether req, a request that follows a
+// redirect (req.Response is set), may carry a token: when it stays on
+// the origin of the first request of its chain, or with
+// RedirectsBetweenAllowedHosts, when that first request went to an
+// allowed host.
+func (t *Transport) redirectMayCarryToken(req *http.Request, hosts *hostSet) bool {
+	first := req
+	for i := 0; first.Response != nil; i++ {
+		if first.Response.Request == nil || i == maxRedirectChain {
+			return false // the chain cannot be followed back
+		}
+		first = first.Response.Request
+	}
+	if first.URL == nil {
+		return false
+	}
+	if t.RedirectsBetweenAllowedHosts {
+		return allowed(hosts, first)
+	}
+	return sameOrigin(first, req)
+}
+
+// sameOrigin reports whether a and b go to the same origin: scheme, host
+// and port of their URLs, and the same Host field when either names
+// another host.
+func sameOrigin(a, b *http.Request) bool {
+	if !asciiEqualFold(a.URL.Scheme, b.URL.Scheme) ||
+		!sameHost(a.URL.Hostname(), b.URL.Hostname()) ||
+		effectivePort(a.URL.Scheme, a.URL.Port()) != effectivePort(b.URL.Scheme, b.URL.Port()) {
+		return false
+	}
+	return sameHost(hostname(requestHost(a)), hostname(requestHost(b)))
+}
+
+// requestHost is the host a request names: its Host field, else its URL's.
+func requestHost(r *http.Request) string {
+	if r.Host != "" {
+		return r.Host
+	}
+	return r.URL.Host
+}
+
+// sameHost compares two host names, ASCII case-insensitively, without a
+// trailing dot.
+func sameHost(a, b string) bool {
+	return asciiEqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+}
+
+// effectivePort is port, or the scheme's default port when it is empty.
+func effectivePort(scheme, port string) string {
+	if port != "" {
+		return port
+	}
+	if asciiEqualFold(scheme, "http") {
+		return "80"
+	}
+	return "443"
 }
 
 // hasAuthorization reports whether h has an Authorization header, under

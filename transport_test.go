@@ -193,6 +193,127 @@ func TestTransportRedirect(t *testing.T) {
 	})
 }
 
+// TestTransportRedirectBetweenAllowedHosts follows redirects between
+// hosts that one "*.suffix" rule allows (two storage accounts, which may
+// belong to different owners): the token stays on the first request's
+// origin unless RedirectsBetweenAllowedHosts says otherwise.
+func TestTransportRedirectBetweenAllowedHosts(t *testing.T) {
+	w := newWorld(t)
+	const (
+		victim   = "victim.blob.core.windows.net"
+		attacker = "attacker.blob.core.windows.net"
+	)
+	rec := &recorder{}
+	var a, b *server
+	handler := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		host, _, _ := strings.Cut(r.Host, ":")
+		rec.add(hit{auth: r.Header.Get("Authorization"), path: host + r.URL.Path})
+		switch r.URL.Path {
+		case "/to-attacker":
+			http.Redirect(rw, r, a.url(attacker, "/landing"), http.StatusFound)
+		case "/to-attacker-307":
+			http.Redirect(rw, r, a.url(attacker, "/landing"), http.StatusTemporaryRedirect)
+		case "/via-attacker":
+			http.Redirect(rw, r, a.url(attacker, "/back"), http.StatusFound)
+		case "/back":
+			http.Redirect(rw, r, a.url(victim, "/landing"), http.StatusFound)
+		case "/to-self":
+			http.Redirect(rw, r, "/landing", http.StatusFound)
+		case "/to-other-port":
+			http.Redirect(rw, r, b.url(victim, "/landing"), http.StatusFound)
+		case "/to-victim":
+			http.Redirect(rw, r, a.url(victim, "/landing"), http.StatusFound)
+		default:
+			io.WriteString(rw, "landed")
+		}
+	})
+	a, b = w.tls(t, handler), w.tls(t, handler)
+	storage := []string{"https://storage.azure.com/.default"}
+	tests := []struct {
+		name   string
+		optIn  bool
+		method string
+		start  string
+		want   []hit // auth "" or "token": whether a token went along
+	}{
+		{"to another allowed host carries no token", false, "GET", a.url(victim, "/to-attacker"),
+			[]hit{{"token", "", victim + "/to-attacker"}, {"", "", attacker + "/landing"}}},
+		{"a 307 with its body to another allowed host carries no token", false, "POST", a.url(victim, "/to-attacker-307"),
+			[]hit{{"token", "", victim + "/to-attacker-307"}, {"", "", attacker + "/landing"}}},
+		{"back to the first request's host carries the token", false, "GET", a.url(victim, "/via-attacker"),
+			[]hit{{"token", "", victim + "/via-attacker"}, {"", "", attacker + "/back"}, {"token", "", victim + "/landing"}}},
+		{"on the same host and port carries the token", false, "GET", a.url(victim, "/to-self"),
+			[]hit{{"token", "", victim + "/to-self"}, {"token", "", victim + "/landing"}}},
+		{"to the same host on another port carries no token", false, "GET", a.url(victim, "/to-other-port"),
+			[]hit{{"token", "", victim + "/to-other-port"}, {"", "", victim + "/landing"}}},
+		{"from a host that is not allowed carries no token", false, "GET", a.url("example.com", "/to-victim"),
+			[]hit{{"", "", "example.com/to-victim"}, {"", "", victim + "/landing"}}},
+		{"with the opt-in, to another allowed host carries the token", true, "GET", a.url(victim, "/to-attacker"),
+			[]hit{{"token", "", victim + "/to-attacker"}, {"token", "", attacker + "/landing"}}},
+		{"with the opt-in, from a host that is not allowed carries no token", true, "GET", a.url("example.com", "/to-victim"),
+			[]hit{{"", "", "example.com/to-victim"}, {"", "", victim + "/landing"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec.reset()
+			tr := &Transport{Source: &recordingSource{}, Scopes: storage, Base: w.base, RedirectsBetweenAllowedHosts: tt.optIn}
+			req, err := http.NewRequest(tt.method, tt.start, strings.NewReader("body"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			got := rec.all()
+			for i := range got {
+				if strings.HasPrefix(got[i].auth, "Bearer token-") {
+					got[i].auth = "token"
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("servers saw %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTransportRedirectChainNotFollowedBack checks that a redirect whose
+// chain cannot be followed back to its first request (Response.Request
+// nil) carries no token, even to the first request's host.
+func TestTransportRedirectChainNotFollowedBack(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization")})
+	}))
+	first, _ := http.NewRequest("GET", srv.url("graph.microsoft.com", "/"), nil)
+	req, _ := http.NewRequest("GET", srv.url("graph.microsoft.com", "/next"), nil)
+	req.Response = &http.Response{StatusCode: http.StatusFound, Request: first}
+	for _, broken := range []bool{false, true} {
+		rec.reset()
+		if broken {
+			req.Response.Request = nil
+		}
+		resp, err := graphTransport(w, &recordingSource{}).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := "Bearer token-1"
+		if broken {
+			want = ""
+		}
+		if got := rec.all(); len(got) != 1 || got[0].auth != want {
+			t.Errorf("broken chain %v: server saw %+v, want Authorization %q", broken, got, want)
+		}
+	}
+}
+
 // onceReader is a body net/http cannot replay (NewRequest sets no GetBody).
 type onceReader struct{ io.Reader }
 
