@@ -17,8 +17,9 @@ import (
 // For each request, RoundTrip:
 //
 //  1. never changes the request: it sends a clone. A request that already
-//     has an Authorization header (under the canonical key, or
-//     "authorization") is passed to Base untouched.
+//     has an Authorization header (under any spelling of the key, such
+//     as "AUTHORIZATION" set directly in the map) is passed to Base
+//     untouched.
 //  2. attaches a token only for an allowed host (see AllowedHosts); any
 //     other request goes out with no token, and no token is asked for.
 //     A request that follows a redirect (one [http.Client] made, with
@@ -213,6 +214,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if hasAuthorization(req.Header) || !allowed(hosts, req) {
 		return t.base().RoundTrip(req)
 	}
+	r2 := cloneUnauthorized(req)
+	if r2 == nil {
+		// The caller's own Authorization under another spelling.
+		return t.base().RoundTrip(req)
+	}
 	if req.URL.Scheme != "https" && !(req.URL.Scheme == "http" && (t.AllowHTTP || isLoopback(req.URL.Hostname()))) {
 		closeBody(req)
 		return nil, fmt.Errorf("%w: refusing to send a token to %s://%s", ErrInsecure, clip(req.URL.Scheme), clip(req.URL.Host))
@@ -227,7 +233,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, fmt.Errorf("bearer: getting a token for %s: %w", clip(req.URL.Host), err)
 	}
-	r2 := req.Clone(ctx)
 	if err := authorize(r2, cfg.authorizer, tok, ""); err != nil {
 		closeBody(req)
 		return nil, err
@@ -323,16 +328,55 @@ func effectivePort(scheme, port string) string {
 	return "443"
 }
 
-// hasAuthorization reports whether h has an Authorization header, under
+// hasAuthorization reports whether h has an Authorization header under
 // its canonical name or the lower-case one HTTP/2 code tends to use.
-// (net/http documents that Header keys are canonical; other spellings are
-// not looked for, as that would mean walking the map on every request.)
+// Other spellings are found by cloneUnauthorized, which walks the keys
+// anyway.
 func hasAuthorization(h http.Header) bool {
 	if _, ok := h["Authorization"]; ok {
 		return true
 	}
 	_, ok := h["authorization"] //lint:ignore SA1008 looking for a non-canonical key on purpose
 	return ok
+}
+
+// cloneUnauthorized returns req.Clone(req.Context()), or nil when req's
+// header has an Authorization key under a spelling hasAuthorization does
+// not look up ("AUTHORIZATION", set directly in the map: net/http
+// documents canonical keys, but sends such a key as written, so a
+// second Authorization line would go beside it).
+//
+// The header is copied here, as [http.Header.Clone] does (a first walk
+// counts the values, a second copies them), and the first walk looks at
+// the keys too: requests without the header pay no walk of their own.
+func cloneUnauthorized(req *http.Request) *http.Request {
+	h := req.Header
+	nv := 0
+	for k, vv := range h {
+		nv += len(vv)
+		if len(k) == len("Authorization") && asciiEqualFold(k, "Authorization") {
+			return nil
+		}
+	}
+	shallow := *req
+	shallow.Header = nil
+	r2 := shallow.Clone(req.Context()) // everything but the header
+	if h == nil {
+		return r2
+	}
+	sv := make([]string, nv)          // shared backing array for the values
+	h2 := make(http.Header, len(h)+1) // room for the Authorization header
+	for k, vv := range h {
+		if vv == nil {
+			h2[k] = nil // kept nil, as Header.Clone does
+			continue
+		}
+		n := copy(sv, vv)
+		h2[k] = sv[:n:n]
+		sv = sv[n:]
+	}
+	r2.Header = h2
+	return r2
 }
 
 // authorize puts tok on req (the transport's own clone).

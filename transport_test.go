@@ -112,12 +112,16 @@ func TestTransportCallerAuthorizationPassesThrough(t *testing.T) {
 	w := newWorld(t)
 	rec := &recorder{}
 	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		rec.add(hit{auth: r.Header.Get("Authorization")})
+		// Every Authorization line the request had, whatever its spelling.
+		rec.add(hit{auth: strings.Join(r.Header.Values("Authorization"), " | ")})
 		unauthorized(rw, claimsChallenge, 10) // a challenge it must not act upon
 	}))
 	src := &recordingSource{}
-	for _, name := range []string{"Authorization", "authorization"} {
+	names := []string{"Authorization", "authorization", "AUTHORIZATION", "AuthoriZation", "aUTHORIZATION"}
+	for _, name := range names {
+		rec.reset()
 		req, _ := http.NewRequest("GET", srv.url("graph.microsoft.com", "/"), nil)
+		req.Header.Set("Accept", "application/json")
 		req.Header[name] = []string{"Basic dXNlcjpwYXNz"}
 		resp, err := graphTransport(w, src).RoundTrip(req)
 		if err != nil {
@@ -127,12 +131,57 @@ func TestTransportCallerAuthorizationPassesThrough(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s: status %d, want the 401 as it came", name, resp.StatusCode)
 		}
-	}
-	if got := rec.all(); len(got) != 2 || got[0].auth != "Basic dXNlcjpwYXNz" || got[1].auth != "Basic dXNlcjpwYXNz" {
-		t.Errorf("server saw %+v", got)
+		if got := rec.all(); len(got) != 1 || got[0].auth != "Basic dXNlcjpwYXNz" {
+			t.Errorf("%s: server saw %+v, want one request with the caller's Authorization alone", name, got)
+		}
 	}
 	if reqs := src.requests(); len(reqs) != 0 {
 		t.Errorf("source was asked %d times", len(reqs))
+	}
+}
+
+// TestCloneUnauthorized checks the transport's clone against
+// http.Request.Clone, and that it finds Authorization keys of any
+// spelling.
+func TestCloneUnauthorized(t *testing.T) {
+	ctx := context.WithValue(context.Background(), scopesKey{}, "x")
+	req, _ := http.NewRequestWithContext(ctx, "POST", "https://user:pw@graph.microsoft.com/v1.0/me?a=1", strings.NewReader("body"))
+	req.Header.Set("Accept", "application/json")
+	req.Header.Add("X-Multi", "1")
+	req.Header.Add("X-Multi", "2")
+	req.Header["X-Nil"] = nil
+	req.TransferEncoding = []string{"chunked"}
+	want := req.Clone(ctx)
+	got := cloneUnauthorized(req)
+	if got == nil {
+		t.Fatal("nil clone of a request without Authorization")
+	}
+	if !reflect.DeepEqual(got.Header, want.Header) || got.Header["X-Nil"] != nil {
+		t.Errorf("header %#v, want %#v", got.Header, want.Header)
+	}
+	if got.URL == req.URL || got.URL.String() != want.URL.String() || got.URL.User == req.URL.User {
+		t.Errorf("URL %v: not a copy of %v", got.URL, req.URL)
+	}
+	if got.Context() != ctx || got.Body != req.Body || got.Method != "POST" || got.ContentLength != req.ContentLength || !slices.Equal(got.TransferEncoding, req.TransferEncoding) {
+		t.Errorf("clone %+v differs from the request", got)
+	}
+	got.Header.Set("Authorization", "Bearer x")
+	got.Header["X-Multi"][0] = "changed"
+	got.TransferEncoding[0] = "changed"
+	if req.Header.Get("Authorization") != "" || req.Header["X-Multi"][0] != "1" || req.TransferEncoding[0] != "chunked" {
+		t.Error("changing the clone changed the request")
+	}
+	for _, name := range []string{"AUTHORIZATION", "AuthoriZation", "aUTHORIZATION"} {
+		r := req.Clone(ctx)
+		r.Header[name] = []string{"Basic x"}
+		if c := cloneUnauthorized(r); c != nil {
+			t.Errorf("%s: got a clone, want nil (the caller's own Authorization)", name)
+		}
+	}
+	empty, _ := http.NewRequest("GET", "https://graph.microsoft.com/", nil)
+	empty.Header = nil
+	if c := cloneUnauthorized(empty); c == nil || c.Header != nil {
+		t.Errorf("a request with no header map: %+v", c)
 	}
 }
 
