@@ -28,7 +28,11 @@ import (
 //     RedirectsBetweenAllowedHosts is set.
 //  3. attaches a token only over HTTPS; plain HTTP only to loopback, unless
 //     AllowHTTP is set. Otherwise it returns an error wrapping
-//     [ErrInsecure] before asking for a token.
+//     [ErrInsecure] before asking for a token. So it does for plain HTTP
+//     to loopback that the base transport would send through a proxy
+//     (the token would leave the machine in clear), where the transport
+//     can see the proxy: Base nil ([http.DefaultTransport]) or an
+//     [*http.Transport], whose Proxy function is asked about the request.
 //  4. on a 401 with a Bearer claims challenge ([challenge.Challenge.IsCAE]),
 //     asks Source for a new token with those claims (TokenRequest.Claims,
 //     with Challenge set) and resends the request once, its body replayed
@@ -223,6 +227,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, fmt.Errorf("%w: refusing to send a token to %s://%s", ErrInsecure, clip(req.URL.Scheme), clip(req.URL.Host))
 	}
+	if req.URL.Scheme != "https" && !t.AllowHTTP {
+		// Plain HTTP, allowed because the host is loopback: unless a
+		// proxy would carry it.
+		if err := t.checkNoProxy(req); err != nil {
+			closeBody(req)
+			return nil, err
+		}
+	}
 	if req.Response != nil && !t.redirectMayCarryToken(req, hosts) {
 		return t.base().RoundTrip(req)
 	}
@@ -263,6 +275,29 @@ func allowed(hosts *hostSet, req *http.Request) bool {
 		return hosts.allows(hostname(req.Host))
 	}
 	return true
+}
+
+// checkNoProxy returns an error wrapping [ErrInsecure] when the base
+// transport, if it is an *http.Transport (the default one included),
+// would send req through a proxy.
+func (t *Transport) checkNoProxy(req *http.Request) error {
+	ht, ok := t.base().(*http.Transport)
+	if !ok || ht.Proxy == nil {
+		return nil
+	}
+	u, err := ht.Proxy(req)
+	switch {
+	case err != nil:
+		// Its error is not passed on: it may quote a proxy URL with
+		// credentials (ProxyFromEnvironment's does).
+		return fmt.Errorf("%w: refusing to send a token over plain http to %s: the base transport's Proxy function failed, so whether a proxy would carry it is unknown",
+			ErrInsecure, clip(req.URL.Host))
+	case u != nil:
+		// The proxy's host only: its URL may carry credentials.
+		return fmt.Errorf("%w: refusing to send a token over plain http to %s through the proxy %s, which would see it in clear (use https, or set Transport.AllowHTTP)",
+			ErrInsecure, clip(req.URL.Host), clip(u.Host))
+	}
+	return nil
 }
 
 // maxRedirectChain bounds the walk back through a redirect chain

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -909,6 +911,106 @@ func TestTransportHTTP(t *testing.T) {
 				resp.Body.Close()
 				if got := rec.all(); len(got) != 1 || got[0].auth != tt.wantAuth {
 					t.Errorf("server saw %+v, want Authorization %q", got, tt.wantAuth)
+				}
+			}
+			if n := len(src.requests()); n != tt.wantAsked {
+				t.Errorf("source asked %d times, want %d", n, tt.wantAsked)
+			}
+		})
+	}
+}
+
+// TestTransportHTTPThroughProxy sends plain HTTP to loopback through a
+// base transport whose proxy (a real forward proxy on loopback) would
+// carry it: refused before any token is asked for, since the token would
+// reach the proxy in clear.
+func TestTransportHTTPThroughProxy(t *testing.T) {
+	w := newWorld(t)
+	target := &recorder{}
+	plain := w.plain(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		target.add(hit{auth: r.Header.Get("Authorization")})
+		io.WriteString(rw, "direct")
+	}))
+	proxied := &recorder{}
+	proxy := w.plain(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		// A forward proxy receives the absolute URL; answering itself is
+		// enough to see what it was given.
+		proxied.add(hit{auth: r.Header.Get("Authorization"), path: r.RequestURI})
+		io.WriteString(rw, "proxied")
+	}))
+	proxyURL, err := url.Parse("http://user:proxy-pw@" + net.JoinHostPort("127.0.0.1", proxy.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	throughProxy := func() *http.Transport {
+		tr := &http.Transport{Proxy: http.ProxyURL(proxyURL)}
+		t.Cleanup(tr.CloseIdleConnections)
+		return tr
+	}
+	tests := []struct {
+		name      string
+		base      func() http.RoundTripper // nil: leave Base nil
+		defaultTr http.RoundTripper        // replaces http.DefaultTransport for the test
+		allowHTTP bool
+		wantErr   string // in the error, which wraps ErrInsecure; "" for no error
+		wantProxy string // Authorization the proxy saw, "-" for no request
+		wantAsked int
+	}{
+		{name: "an http.Transport with a proxy is refused",
+			base: func() http.RoundTripper { return throughProxy() }, wantErr: "through the proxy 127.0.0.1:" + proxy.port, wantProxy: "-"},
+		{name: "http.DefaultTransport with a proxy is refused",
+			defaultTr: throughProxy(), wantErr: "through the proxy", wantProxy: "-"},
+		{name: "a proxy function that fails is refused",
+			base: func() http.RoundTripper {
+				return &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return nil, errors.New("bad proxy http://u:secret@p") }}
+			}, wantErr: "Proxy function failed", wantProxy: "-"},
+		{name: "a proxy function that skips the request is not refused",
+			base: func() http.RoundTripper {
+				tr := &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return nil, nil }}
+				t.Cleanup(tr.CloseIdleConnections)
+				return tr
+			}, wantProxy: "-", wantAsked: 1},
+		{name: "with AllowHTTP the proxy carries it",
+			base: func() http.RoundTripper { return throughProxy() }, allowHTTP: true, wantProxy: "Bearer token-1", wantAsked: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target.reset()
+			proxied.reset()
+			if tt.defaultTr != nil {
+				saved := http.DefaultTransport
+				http.DefaultTransport = tt.defaultTr
+				t.Cleanup(func() { http.DefaultTransport = saved })
+			}
+			src := &recordingSource{}
+			tr := &Transport{Source: src, AllowedHosts: []string{"127.0.0.1"}, AllowHTTP: tt.allowHTTP}
+			if tt.base != nil {
+				tr.Base = tt.base()
+			}
+			resp, err := (&http.Client{Transport: tr}).Get(plain.url("127.0.0.1", "/"))
+			if tt.wantErr != "" {
+				if !errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("error %v, want ErrInsecure mentioning %q", err, tt.wantErr)
+				}
+				if err != nil && (strings.Contains(err.Error(), "proxy-pw") || strings.Contains(err.Error(), "secret")) {
+					t.Errorf("error %q holds a proxy credential", err)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			got := proxied.all()
+			switch {
+			case tt.wantProxy == "-" && len(got) != 0:
+				t.Errorf("the proxy saw %+v, want nothing", got)
+			case tt.wantProxy != "-" && (len(got) != 1 || got[0].auth != tt.wantProxy):
+				t.Errorf("the proxy saw %+v, want one request with %q", got, tt.wantProxy)
+			}
+			if tt.wantErr == "" && tt.wantProxy == "-" {
+				if got := target.all(); len(got) != 1 || got[0].auth != "Bearer token-1" {
+					t.Errorf("the target saw %+v, want one request with the token", got)
 				}
 			}
 			if n := len(src.requests()); n != tt.wantAsked {
