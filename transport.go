@@ -86,7 +86,11 @@ type Transport struct {
 	// AllowedHosts are the hosts a token may be sent to. An entry is a
 	// host name or IP address, which allows that host exactly, or
 	// "*.suffix", which allows every subdomain of suffix but not suffix
-	// itself. Names are matched case-insensitively, ASCII only.
+	// itself. Names are matched case-insensitively, ASCII only. An entry
+	// may end in ":port" ("127.0.0.1:8443", "[::1]:8443",
+	// "api.example.com:8443", "*.example.com:8443"): it then allows those
+	// hosts on that port only, where a URL without a port is on its
+	// scheme's default port (443 for https, 80 for http).
 	//
 	// When AllowedHosts is empty, the allowed hosts follow the request's
 	// scopes: the host of each https:// scope and its subdomains; for Azure
@@ -266,13 +270,28 @@ func (t *Transport) CloseIdleConnections() {
 }
 
 // allowed reports whether req may carry a token: its URL's host is
-// allowed, and so is its Host field when that names another host.
+// allowed (on its port, for entries with a port), and so is its Host
+// field when that names another host (on the Host field's port, else the
+// URL's).
 func allowed(hosts *hostSet, req *http.Request) bool {
-	if !hosts.allows(req.URL.Hostname()) {
+	if len(hosts.ported) == 0 {
+		if !hosts.allows(req.URL.Hostname()) {
+			return false
+		}
+		if req.Host != "" && req.Host != req.URL.Host {
+			return hosts.allows(hostname(req.Host))
+		}
+		return true
+	}
+	port := effectivePort(req.URL.Scheme, req.URL.Port())
+	if !hosts.allowsOn(req.URL.Hostname(), port) {
 		return false
 	}
 	if req.Host != "" && req.Host != req.URL.Host {
-		return hosts.allows(hostname(req.Host))
+		if p := portOf(req.Host); p != "" {
+			port = p
+		}
+		return hosts.allowsOn(hostname(req.Host), port)
 	}
 	return true
 }

@@ -1020,6 +1020,56 @@ func TestTransportHTTPThroughProxy(t *testing.T) {
 	}
 }
 
+// TestTransportAllowedHostWithPort sends requests to two servers on
+// loopback, on two ports, with AllowedHosts naming one host and port:
+// only that one gets a token.
+func TestTransportAllowedHostWithPort(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	handler := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization"), path: r.Host})
+	})
+	a, b := w.tls(t, handler), w.tls(t, handler)
+	pa, pb := w.plain(t, handler), w.plain(t, handler)
+	tests := []struct {
+		name  string
+		entry string
+		url   string
+		token bool
+	}{
+		{"IPv4 on its port", "127.0.0.1:" + a.port, a.url("127.0.0.1", "/"), true},
+		{"IPv4 on another port", "127.0.0.1:" + a.port, b.url("127.0.0.1", "/"), false},
+		{"name on its port", "graph.microsoft.com:" + a.port, a.url("graph.microsoft.com", "/"), true},
+		{"name on another port", "graph.microsoft.com:" + a.port, b.url("graph.microsoft.com", "/"), false},
+		{"suffix on its port", "*.blob.core.windows.net:" + a.port, a.url("acct.blob.core.windows.net", "/"), true},
+		{"suffix on another port", "*.blob.core.windows.net:" + a.port, b.url("acct.blob.core.windows.net", "/"), false},
+		{"IPv6 on its port (plain http to loopback)", "[::1]:" + pa.port, "http://[::1]:" + pa.port + "/", true},
+		{"IPv6 on another port", "[::1]:" + pa.port, "http://[::1]:" + pb.port + "/", false},
+		{"localhost on its port", "localhost:" + pa.port, pa.url("localhost", "/"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec.reset()
+			src := &recordingSource{}
+			tr := &Transport{Source: src, AllowedHosts: []string{tt.entry}, Base: w.base}
+			status, _ := get(t, tr, tt.url)
+			if status != 200 {
+				t.Fatalf("status %d", status)
+			}
+			want, asked := "", 0
+			if tt.token {
+				want, asked = "Bearer token-1", 1
+			}
+			if got := rec.all(); len(got) != 1 || got[0].auth != want {
+				t.Errorf("server saw %+v, want Authorization %q", got, want)
+			}
+			if n := len(src.requests()); n != asked {
+				t.Errorf("source asked %d times, want %d", n, asked)
+			}
+		})
+	}
+}
+
 // closeRecorder is a request body that records Close.
 type closeRecorder struct {
 	io.Reader
@@ -1043,7 +1093,8 @@ func TestTransportConfigurationErrors(t *testing.T) {
 		{"context scopes that name no host", &Transport{Source: src, Scopes: graphScopes}, ContextWithScopes(context.Background(), "api://my-api/.default"), ErrNoAllowedHost, ""},
 		{"allowed host matching everything", &Transport{Source: src, AllowedHosts: []string{"*"}}, nil, nil, "every host"},
 		{"allowed host with a URL", &Transport{Source: src, AllowedHosts: []string{"https://example.com"}}, nil, nil, "a URL"},
-		{"allowed host with a port", &Transport{Source: src, AllowedHosts: []string{"example.com:443"}}, nil, nil, "port"},
+		{"allowed host with a named port", &Transport{Source: src, AllowedHosts: []string{"example.com:https"}}, nil, nil, "port"},
+		{"allowed host with port 0", &Transport{Source: src, AllowedHosts: []string{"127.0.0.1:0"}}, nil, nil, "port"},
 		{"empty allowed host", &Transport{Source: src, AllowedHosts: []string{"example.com", ""}}, nil, nil, "empty"},
 		{"inner wildcard", &Transport{Source: src, AllowedHosts: []string{"*.*.example.com"}}, nil, nil, "leading"},
 		{"bad character", &Transport{Source: src, AllowedHosts: []string{"exa mple.com"}}, nil, nil, "character"},
