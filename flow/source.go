@@ -42,17 +42,12 @@ func (s clientSource) Token(ctx context.Context, req bearer.TokenRequest) (beare
 	if err := refuseStepUp(req, "an application's own token (client credentials)"); err != nil {
 		return bearer.Token{}, err
 	}
-	cc := callConfigOf(req)
-	acquire := func(cc callConfig) (Result, error) { return s.c.forClient(ctx, req.Scopes, cc) }
-	var (
-		r   Result
-		err error
-	)
 	if isInvalidTokenRecovery(req) {
-		r, err = s.c.forced.do(ctx, s.c.app, forcedKey("client", "", req), cc, acquire)
-	} else {
-		r, err = acquire(cc)
+		return s.c.forced.do(ctx, s.c.app, forcedKey("client", "", req), callConfigOf(req), func(cc callConfig) (Result, error) {
+			return s.c.forClient(ctx, req.Scopes, cc)
+		})
 	}
+	r, err := s.c.forClient(ctx, req.Scopes, callConfigOf(req))
 	if err != nil {
 		return bearer.Token{}, err
 	}
@@ -88,17 +83,12 @@ func (s oboSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.T
 	if err := refuseStepUp(req, "an on-behalf-of token (the user must step up at the web API's client)"); err != nil {
 		return bearer.Token{}, err
 	}
-	cc := callConfigOf(req)
-	acquire := func(cc callConfig) (Result, error) { return s.c.onBehalfOf(ctx, assertion, req.Scopes, cc, false) }
-	var (
-		r   Result
-		err error
-	)
 	if isInvalidTokenRecovery(req) {
-		r, err = s.c.forced.do(ctx, s.c.app, forcedKey("obo", cache.AssertionHash(assertion), req), cc, acquire)
-	} else {
-		r, err = acquire(cc)
+		return s.c.forced.do(ctx, s.c.app, forcedKey("obo", cache.AssertionHash(assertion), req), callConfigOf(req), func(cc callConfig) (Result, error) {
+			return s.c.onBehalfOf(ctx, assertion, req.Scopes, cc, false)
+		})
 	}
+	r, err := s.c.onBehalfOf(ctx, assertion, req.Scopes, callConfigOf(req), false)
 	if err != nil {
 		return bearer.Token{}, err
 	}
@@ -157,7 +147,16 @@ type forcedRefresh struct {
 // forcedRefreshInterval on a's clock; else, once that refresh has ended,
 // with a plain acquisition, which the cache answers with its token (or a
 // newer one).
-func (l *forcedRefreshes) do(ctx context.Context, a *app, key string, cc callConfig, acquire func(callConfig) (Result, error)) (Result, error) {
+func (l *forcedRefreshes) do(ctx context.Context, a *app, key string, cc callConfig, acquire func(callConfig) (Result, error)) (bearer.Token, error) {
+	r, err := l.result(ctx, a, key, cc, acquire)
+	if err != nil {
+		return bearer.Token{}, err
+	}
+	return r.Token, nil
+}
+
+// result is do, with the whole Result.
+func (l *forcedRefreshes) result(ctx context.Context, a *app, key string, cc callConfig, acquire func(callConfig) (Result, error)) (Result, error) {
 	now := a.cfg.clock()
 	l.mu.Lock()
 	if f := l.m[key]; f != nil {
