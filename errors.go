@@ -12,7 +12,8 @@ var (
 	// ErrInsecure is wrapped by the error [Transport.RoundTrip] returns,
 	// before asking for any token, for a request to an allowed host over
 	// plain HTTP when the host is not loopback and [Transport.AllowHTTP]
-	// is false.
+	// is false; or when it is loopback but the base transport's proxy
+	// would carry the request, and so the token, off the machine.
 	ErrInsecure = errors.New("bearer: a token is sent only over https (plain http only to loopback, or with Transport.AllowHTTP)")
 	// ErrNoAllowedHost is wrapped by the error [Transport.RoundTrip]
 	// returns when the transport allows no host at all: AllowedHosts is

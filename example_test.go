@@ -62,6 +62,51 @@ func ExampleTransport() {
 	// 200 sent
 }
 
+// ExampleTransport_allowedHosts allows one host on one port: the token
+// goes to that server only, not to another port of the same host, asked
+// for directly or reached through a redirect. (A redirect keeps the token
+// only on the first request's origin in any case, even between allowed
+// hosts, unless RedirectsBetweenAllowedHosts is set.)
+func ExampleTransport_allowedHosts() {
+	show := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			fmt.Printf("%s: %s with a token: %v\n", name, r.URL.Path, r.Header.Get("Authorization") != "")
+		}
+	}
+	other := httptest.NewTLSServer(show("other port"))
+	defer other.Close()
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		show("api")(w, r)
+		if r.URL.Path == "/moved" {
+			http.Redirect(w, r, other.URL+"/landing", http.StatusFound)
+		}
+	}))
+	defer api.Close()
+
+	src := bearer.TokenSourceFunc(func(ctx context.Context, req bearer.TokenRequest) (bearer.Token, error) {
+		return bearer.Token{AccessToken: "token", ExpiresOn: time.Now().Add(time.Hour)}, nil
+	})
+	client := &http.Client{Transport: &bearer.Transport{
+		Source:       bearer.ReuseTokenSource(src),
+		Scopes:       []string{"api://my-api/.default"},
+		AllowedHosts: []string{api.Listener.Addr().String()}, // "127.0.0.1:port"
+		Base:         api.Client().Transport,
+	}}
+	for _, url := range []string{api.URL + "/data", other.URL + "/data", api.URL + "/moved"} {
+		resp, err := client.Get(url)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		resp.Body.Close()
+	}
+	// Output:
+	// api: /data with a token: true
+	// other port: /data with a token: false
+	// api: /moved with a token: true
+	// other port: /landing with a token: false
+}
+
 func ExampleReuseTokenSource() {
 	calls := 0
 	src := bearer.ReuseTokenSource(bearer.TokenSourceFunc(func(ctx context.Context, req bearer.TokenRequest) (bearer.Token, error) {

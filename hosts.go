@@ -3,6 +3,7 @@ package bearer
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -72,11 +73,18 @@ var serviceBusHosts = []string{"*.servicebus.windows.net", "*.servicebus.chinacl
 // hostSet is a set of allowed hosts. Names are lower-case ASCII without a
 // trailing dot.
 type hostSet struct {
-	exact  []string // the host itself
-	suffix []string // ".suffix": subdomains only
+	exact  []string   // the host itself, on any port
+	suffix []string   // ".suffix": subdomains only, on any port
+	ported []portRule // a host or ".suffix" on one port only
 }
 
-func (h *hostSet) empty() bool { return len(h.exact) == 0 && len(h.suffix) == 0 }
+// portRule allows a host (or the subdomains of a suffix) on one port.
+type portRule struct {
+	name string // host, or ".suffix"
+	port string // decimal, no leading zeros
+}
+
+func (h *hostSet) empty() bool { return len(h.exact) == 0 && len(h.suffix) == 0 && len(h.ported) == 0 }
 
 func (h *hostSet) addExact(host string) {
 	for _, e := range h.exact {
@@ -106,11 +114,9 @@ func (h *hostSet) add(pattern string) {
 }
 
 // allows reports whether host (a URL's host name, without port or
-// brackets) is in the set. It does not allocate.
+// brackets) is in the set on every port. It does not allocate.
 func (h *hostSet) allows(host string) bool {
-	if n := len(host); n > 1 && host[n-1] == '.' {
-		host = host[:n-1]
-	}
+	host = trimDot(host)
 	if host == "" {
 		return false
 	}
@@ -120,14 +126,58 @@ func (h *hostSet) allows(host string) bool {
 		}
 	}
 	for _, s := range h.suffix {
-		if len(host) > len(s) {
-			tail := host[len(host)-len(s):]
-			if tail == s || asciiEqualFold(tail, s) {
-				return true
-			}
+		if hasSuffixFold(host, s) {
+			return true
 		}
 	}
 	return false
+}
+
+// allowsOn reports whether host is in the set on port (decimal, as a URL
+// writes it; the scheme's default port when the URL names none). It does
+// not allocate.
+func (h *hostSet) allowsOn(host, port string) bool {
+	if h.allows(host) {
+		return true
+	}
+	if len(h.ported) == 0 {
+		return false
+	}
+	host = trimDot(host)
+	if port = strings.TrimLeft(port, "0"); host == "" || port == "" {
+		return false
+	}
+	for _, r := range h.ported {
+		if r.port != port {
+			continue
+		}
+		if r.name[0] == '.' {
+			if hasSuffixFold(host, r.name) {
+				return true
+			}
+		} else if host == r.name || asciiEqualFold(host, r.name) {
+			return true
+		}
+	}
+	return false
+}
+
+// trimDot removes one trailing dot from a host name longer than it.
+func trimDot(host string) string {
+	if n := len(host); n > 1 && host[n-1] == '.' {
+		return host[:n-1]
+	}
+	return host
+}
+
+// hasSuffixFold reports whether host ends in s (".suffix") with at least
+// one more byte before it, ASCII case-insensitively.
+func hasSuffixFold(host, s string) bool {
+	if len(host) <= len(s) {
+		return false
+	}
+	tail := host[len(host)-len(s):]
+	return tail == s || asciiEqualFold(tail, s)
 }
 
 // asciiEqualFold is strings.EqualFold for ASCII only: bytes outside ASCII
@@ -218,31 +268,99 @@ func hostname(hostport string) string {
 	return hostport
 }
 
+// portOf returns the port of hostport ("host:port", "[v6]:port"), or "".
+func portOf(hostport string) string {
+	if strings.HasPrefix(hostport, "[") {
+		i := strings.IndexByte(hostport, ']')
+		if i < 0 || !strings.HasPrefix(hostport[i+1:], ":") {
+			return ""
+		}
+		return hostport[i+2:]
+	}
+	if i := strings.IndexByte(hostport, ':'); i >= 0 {
+		return hostport[i+1:]
+	}
+	return ""
+}
+
 // parseAllowedHosts reads Transport.AllowedHosts.
 func parseAllowedHosts(entries []string) (hostSet, error) {
 	var h hostSet
 	for _, e := range entries {
-		p, err := allowedHostPattern(e)
+		p, port, err := allowedHostPattern(e)
 		if err != nil {
 			return hostSet{}, err
 		}
-		h.add(p)
+		if port == "" {
+			h.add(p)
+			continue
+		}
+		r := portRule{name: p, port: port}
+		if rest, ok := strings.CutPrefix(p, "*."); ok {
+			r.name = "." + rest
+		}
+		h.addPorted(r)
 	}
 	return h, nil
 }
 
+func (h *hostSet) addPorted(r portRule) {
+	for _, o := range h.ported {
+		if o == r {
+			return
+		}
+	}
+	h.ported = append(h.ported, r)
+}
+
 // allowedHostPattern checks one AllowedHosts entry and returns it
-// normalised.
-func allowedHostPattern(e string) (string, error) {
-	bad := func(why string) (string, error) {
-		return "", fmt.Errorf("bearer: Transport.AllowedHosts entry %q: %s; want a host name, an IP address or \"*.suffix\"", e, why)
+// normalised: the host pattern, and its port ("" for every port).
+func allowedHostPattern(e string) (pattern, port string, err error) {
+	bad := func(why string) (string, string, error) {
+		return "", "", fmt.Errorf("bearer: Transport.AllowedHosts entry %q: %s; want a host name, an IP address or \"*.suffix\", optionally with \":port\" (\"[IPv6]:port\")", e, why)
 	}
-	s := strings.ToLower(strings.TrimSuffix(e, "."))
-	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
-		s = s[1 : len(s)-1]
+	s := strings.ToLower(e)
+	switch {
+	case strings.Contains(s, "://"):
+		return bad("a URL")
+	case strings.HasPrefix(s, "["):
+		// "[IPv6]" or "[IPv6]:port".
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return bad("has '[' without ']'")
+		}
+		if rest := s[end+1:]; rest != "" {
+			p, ok := strings.CutPrefix(rest, ":")
+			if !ok {
+				return bad("has something other than a port after ']'")
+			}
+			if port, ok = normalPort(p); !ok {
+				return bad(fmt.Sprintf("has the port %q, not a number from 1 to 65535", clip(p)))
+			}
+		}
+		a, err := netip.ParseAddr(s[1:end])
+		if err != nil || !a.Is6() {
+			return bad("brackets are only for IPv6 addresses")
+		}
+		return a.String(), port, nil
+	case strings.Count(s, ":") > 1:
+		// An IPv6 address without brackets, so without a port.
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is6() {
+			return bad("has colons but is not an IPv6 address (an IPv6 address with a port is written \"[addr]:port\")")
+		}
+		return a.String(), "", nil
+	case strings.Contains(s, ":"):
+		h, p, _ := strings.Cut(s, ":")
+		var ok bool
+		if port, ok = normalPort(p); !ok {
+			return bad(fmt.Sprintf("has the port %q, not a number from 1 to 65535", clip(p)))
+		}
+		s = h
 	}
+	s = strings.TrimSuffix(s, ".")
 	if a, err := netip.ParseAddr(s); err == nil {
-		return a.String(), nil
+		return a.String(), port, nil
 	}
 	name := s
 	if rest, ok := strings.CutPrefix(s, "*."); ok {
@@ -251,15 +369,11 @@ func allowedHostPattern(e string) (string, error) {
 	switch {
 	case s == "":
 		return bad("empty")
-	case strings.Contains(s, "://"):
-		return bad("a URL")
 	case name == "" || name == "*":
 		return bad("matches every host")
 	case strings.Contains(name, "*"):
 		return bad("'*' is allowed only as a leading \"*.\"")
-	case strings.Contains(s, ":"):
-		return bad("has a port")
-	case strings.HasPrefix(name, ".") || strings.Contains(name, ".."):
+	case strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, ".."):
 		return bad("has an empty label")
 	}
 	for i := 0; i < len(name); i++ {
@@ -269,9 +383,22 @@ func allowedHostPattern(e string) (string, error) {
 		}
 	}
 	if name != s {
-		return "*." + name, nil
+		return "*." + name, port, nil
 	}
-	return name, nil
+	return name, port, nil
+}
+
+// normalPort returns p, a decimal port from 1 to 65535, without leading
+// zeros.
+func normalPort(p string) (string, bool) {
+	if p == "" || len(p) > 5 || strings.Trim(p, "0123456789") != "" {
+		return "", false
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 {
+		return "", false
+	}
+	return strconv.Itoa(n), true
 }
 
 // isLoopback reports whether host (without port or brackets) is

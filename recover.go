@@ -57,22 +57,34 @@ func (t *Transport) recover(req *http.Request, resp *http.Response, ra RequestAu
 		case causeStepUp:
 			treq = &TokenRequest{Scopes: scopes, Challenge: &ch}
 		case causeInvalidToken:
-			treq = &TokenRequest{Scopes: scopes, ForceRefresh: true}
+			// Challenge tells the source that this forced refresh answers
+			// the transport's invalid_token recovery, which a caching
+			// source may limit (see ReuseTokenSource), unlike a caller's
+			// own ForceRefresh.
+			treq = &TokenRequest{Scopes: scopes, ForceRefresh: true, Challenge: &ch}
 		}
 
 		body, ok := replayBody(req)
 		if !ok {
 			return resp, nil
 		}
-		drain(resp)
 		if treq != nil {
 			nt, err := t.Source.Token(ctx, *treq)
 			if err != nil {
 				closeReader(body)
+				drain(resp)
 				return nil, &ChallengeError{StatusCode: resp.StatusCode, Header: resp.Header, Challenge: ch, Err: err}
+			}
+			if c == causeInvalidToken && nt.AccessToken == tok.AccessToken {
+				// The source answered with the token just refused (it
+				// limits forced refreshes): a resend cannot succeed, so
+				// the 401 goes back to the caller untouched.
+				closeReader(body)
+				return resp, nil
 			}
 			tok = nt
 		}
+		drain(resp)
 		r := req.Clone(ctx)
 		r.Body = body
 		if err := authorize(r, ra, tok, nonce); err != nil {

@@ -31,6 +31,10 @@ const (
 	// linearMax is how many entries are searched one by one before the
 	// index uses a hash map.
 	linearMax = 8
+	// forcedRefreshInterval is the least time between two calls to the
+	// source that answer the transport's invalid_token recovery for one
+	// key.
+	forcedRefreshInterval = 30 * time.Second
 )
 
 // ReuseTokenSource returns a [TokenSource] that caches the tokens of src,
@@ -65,6 +69,16 @@ const (
 //   - A failed background refresh keeps the still-valid token in service
 //     and is tried again by the first request after a backoff: 30 seconds,
 //     doubled after each further failure, at most 5 minutes.
+//   - A request with ForceRefresh whose Challenge is an invalid_token
+//     challenge ([challenge.Challenge.IsInvalidToken]), the way [Transport]
+//     recovers from a 401 invalid_token, asks src at most once every 30
+//     seconds per key: within 30 seconds of the previous such call, it is
+//     answered with the cached token, which that call fetched or which is
+//     newer (a [Transport] then returns the 401 rather than resend a
+//     token that was just refused). It joins a forced call to src in
+//     flight. A resource that refuses every token thus costs one token
+//     request per key every 30 seconds, not one per HTTP request. A
+//     ForceRefresh without a Challenge (a caller's own) always asks src.
 //
 // Instants are compared on the wall clock, as expiry times are; to keep
 // the cached path cheap, the wall clock is read at least once per second
@@ -111,10 +125,12 @@ type reuseEntry struct {
 	state      atomic.Pointer[cached]
 	refreshing atomic.Bool // a background refresh is running
 
-	mu      sync.Mutex
-	seq     uint64   // calls started
-	calls   []*fetch // calls in flight
-	removed bool     // dropped from the index: no call may start on it
+	mu       sync.Mutex
+	seq      uint64   // calls started
+	calls    []*fetch // calls in flight
+	removed  bool     // dropped from the index: no call may start on it
+	forced   bool     // forcedAt is set
+	forcedAt int64    // when the last invalid_token recovery call started
 }
 
 // cached is an immutable view of an entry's token. Instants are on the
@@ -266,6 +282,7 @@ func (s *reuseSource) fetch(ctx context.Context, req TokenRequest) (Token, error
 		return Token{}, err
 	}
 	plain := req.Claims == "" && !req.ForceRefresh && req.Challenge == nil
+	recovery := isInvalidTokenRecovery(req)
 	e := s.entry(req.Scopes, req.TenantID)
 	if s.gotEntry != nil {
 		s.gotEntry()
@@ -285,7 +302,22 @@ func (s *reuseSource) fetch(ctx context.Context, req TokenRequest) (Token, error
 			return c.tok, nil
 		}
 	}
-	f := e.find(req)
+	var f *fetch
+	if recovery {
+		f = e.findForced()
+		if f == nil {
+			now := s.clock.read()
+			if c := e.state.Load(); c != nil && now < c.staleAt && e.forced && now-e.forcedAt < int64(forcedRefreshInterval) {
+				// A recovery call started less than forcedRefreshInterval
+				// ago: its token (or a newer one) is what there is.
+				e.mu.Unlock()
+				return c.tok, nil
+			}
+			e.forced, e.forcedAt = true, now
+		}
+	} else {
+		f = e.find(req)
+	}
 	if f == nil {
 		f = s.start(ctx, e, req, false)
 	}
@@ -331,6 +363,24 @@ func (e *reuseEntry) find(req TokenRequest) *fetch {
 		}
 	}
 	return nil
+}
+
+// findForced returns a forced call in flight that an invalid_token
+// recovery may join: one with ForceRefresh and no claims, a caller's own
+// or another recovery. e.mu is held.
+func (e *reuseEntry) findForced() *fetch {
+	for _, f := range e.calls {
+		if f.req.ForceRefresh && f.req.Claims == "" && (f.req.Challenge == nil || f.req.Challenge.IsInvalidToken()) {
+			return f
+		}
+	}
+	return nil
+}
+
+// isInvalidTokenRecovery reports whether req is how [Transport] recovers
+// from a 401 invalid_token: ForceRefresh with the invalid_token challenge.
+func isInvalidTokenRecovery(req TokenRequest) bool {
+	return req.ForceRefresh && req.Claims == "" && req.Challenge != nil && req.Challenge.IsInvalidToken()
 }
 
 // sameRequest reports whether a and b ask for the same token (their

@@ -820,3 +820,86 @@ func TestClock(t *testing.T) {
 		}
 	})
 }
+
+// invalidTokenReq is how Transport asks for a token after a 401
+// invalid_token.
+var invalidTokenReq = TokenRequest{Scopes: plainReq.Scopes, ForceRefresh: true, Challenge: &challenge.Challenge{
+	Scheme: "Bearer", Params: map[string]string{"error": "invalid_token", "error_description": "The token is expired"}}}
+
+// TestReuseLimitsInvalidTokenRefreshes checks that the forced refreshes
+// answering the transport's invalid_token recovery reach the source at
+// most once per key every 30 seconds, while a caller's own ForceRefresh
+// always does.
+func TestReuseLimitsInvalidTokenRefreshes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newScripted()
+		r := ReuseTokenSource(src)
+		hour := func() time.Time { return time.Now().Add(time.Hour) }
+		first := async(r, context.Background(), plainReq)
+		src.next(t).answer(Token{AccessToken: "A", ExpiresOn: hour()}, nil)
+		must(t, first)
+
+		// The first recovery asks the source, with the challenge.
+		got := async(r, context.Background(), invalidTokenReq)
+		c := src.next(t)
+		if !c.req.ForceRefresh || c.req.Challenge == nil || !c.req.Challenge.IsInvalidToken() {
+			t.Errorf("source got %+v, want the recovery request", c.req)
+		}
+		// A second recovery while the first is in flight joins it.
+		joined := async(r, context.Background(), invalidTokenReq)
+		pending(t, joined)
+		src.none(t)
+		c.answer(Token{AccessToken: "B", ExpiresOn: hour()}, nil)
+		if a, b := must(t, got), must(t, joined); a.tok.AccessToken != "B" || b.tok.AccessToken != "B" {
+			t.Errorf("recoveries got %q and %q, want B", a.tok.AccessToken, b.tok.AccessToken)
+		}
+
+		// Within 30 s, recoveries are answered from the cache.
+		time.Sleep(forcedRefreshInterval - time.Second)
+		for range 30 {
+			if tok := tokenOf(t, r, invalidTokenReq); tok.AccessToken != "B" {
+				t.Fatalf("recovery got %s, want the cached B", tok.AccessToken)
+			}
+		}
+		src.none(t)
+
+		// A caller's own ForceRefresh always asks the source, and a
+		// recovery joins it rather than being served the older token.
+		own := async(r, context.Background(), TokenRequest{Scopes: plainReq.Scopes, ForceRefresh: true})
+		c = src.next(t)
+		if c.req.Challenge != nil {
+			t.Errorf("source got %+v, want the caller's plain ForceRefresh", c.req)
+		}
+		joined = async(r, context.Background(), invalidTokenReq)
+		pending(t, joined)
+		src.none(t)
+		c.answer(Token{AccessToken: "C", ExpiresOn: hour()}, nil)
+		if a, b := must(t, own), must(t, joined); a.tok.AccessToken != "C" || b.tok.AccessToken != "C" {
+			t.Errorf("got %q and %q, want C", a.tok.AccessToken, b.tok.AccessToken)
+		}
+		for range 3 {
+			again := async(r, context.Background(), TokenRequest{Scopes: plainReq.Scopes, ForceRefresh: true})
+			src.next(t).answer(Token{AccessToken: "D", ExpiresOn: hour()}, nil)
+			must(t, again)
+		}
+
+		// 30 s after the previous recovery call, the next one asks again.
+		time.Sleep(time.Second)
+		got = async(r, context.Background(), invalidTokenReq)
+		src.next(t).answer(Token{AccessToken: "E", ExpiresOn: time.Now().Add(10 * time.Second)}, nil)
+		if res := must(t, got); res.tok.AccessToken != "E" {
+			t.Errorf("got %q, want E", res.tok.AccessToken)
+		}
+		if tok := tokenOf(t, r, plainReq); tok.AccessToken != "E" {
+			t.Errorf("a plain request got %s, want the recovery's token", tok.AccessToken)
+		}
+
+		// Within the interval but with no token left to serve (E is past
+		// its margin), the source is asked.
+		time.Sleep(10 * time.Second)
+		got = async(r, context.Background(), invalidTokenReq)
+		src.next(t).answer(Token{AccessToken: "F", ExpiresOn: hour()}, nil)
+		must(t, got)
+		src.none(t)
+	})
+}

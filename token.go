@@ -77,6 +77,15 @@ type TokenRequest struct {
 	TenantID string
 	// ForceRefresh asks the source to skip its cache and fetch a new token
 	// (which then replaces the cached one).
+	//
+	// When [Transport] recovers from a 401 invalid_token, it sets both
+	// ForceRefresh and Challenge (the invalid_token challenge). A caching
+	// source may then limit how often it asks its authority, as
+	// [ReuseTokenSource] and the sources of package flow do (one such
+	// refresh per key every 30 seconds, serving the cached token in
+	// between), so that a resource refusing every token cannot turn each
+	// of its 401s into a token request. A ForceRefresh without a
+	// Challenge, a caller's own, always asks the authority.
 	ForceRefresh bool
 	// Challenge is the challenge that caused this request, nil otherwise.
 	// A source reads step-up parameters (acr_values, max_age) from it.

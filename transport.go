@@ -17,14 +17,22 @@ import (
 // For each request, RoundTrip:
 //
 //  1. never changes the request: it sends a clone. A request that already
-//     has an Authorization header (under the canonical key, or
-//     "authorization") is passed to Base untouched.
+//     has an Authorization header (under any spelling of the key, such
+//     as "AUTHORIZATION" set directly in the map) is passed to Base
+//     untouched.
 //  2. attaches a token only for an allowed host (see AllowedHosts); any
-//     other request, a redirect to another host included, goes out with
-//     no token, and no token is asked for.
+//     other request goes out with no token, and no token is asked for.
+//     A request that follows a redirect (one [http.Client] made, with
+//     Request.Response set) gets a token only when it stays on the origin
+//     (scheme, host and port) of the first request of its chain, unless
+//     RedirectsBetweenAllowedHosts is set.
 //  3. attaches a token only over HTTPS; plain HTTP only to loopback, unless
 //     AllowHTTP is set. Otherwise it returns an error wrapping
-//     [ErrInsecure] before asking for a token.
+//     [ErrInsecure] before asking for a token. So it does for plain HTTP
+//     to loopback that the base transport would send through a proxy
+//     (the token would leave the machine in clear), where the transport
+//     can see the proxy: Base nil ([http.DefaultTransport]) or an
+//     [*http.Transport], whose Proxy function is asked about the request.
 //  4. on a 401 with a Bearer claims challenge ([challenge.Challenge.IsCAE]),
 //     asks Source for a new token with those claims (TokenRequest.Claims,
 //     with Challenge set) and resends the request once, its body replayed
@@ -34,7 +42,11 @@ import (
 //     request. On a step-up challenge ([challenge.Challenge.IsStepUp]) it
 //     asks for a token with TokenRequest.Challenge set, then resends once.
 //  5. on a 401 with error="invalid_token", resends once with a token asked
-//     for with TokenRequest.ForceRefresh.
+//     for with TokenRequest.ForceRefresh and TokenRequest.Challenge set to
+//     the invalid_token challenge (which tells a caching source that may
+//     limit such refreshes, see [ReuseTokenSource], from a caller's own
+//     ForceRefresh). When the source answers with the very token that
+//     was refused, the 401 is returned without a resend.
 //  6. when Source fails while satisfying a challenge, drains (up to
 //     64 KiB) and closes the 401 and returns (nil, *[ChallengeError]).
 //     This is a deliberate exception to the rule that a RoundTripper
@@ -74,7 +86,11 @@ type Transport struct {
 	// AllowedHosts are the hosts a token may be sent to. An entry is a
 	// host name or IP address, which allows that host exactly, or
 	// "*.suffix", which allows every subdomain of suffix but not suffix
-	// itself. Names are matched case-insensitively, ASCII only.
+	// itself. Names are matched case-insensitively, ASCII only. An entry
+	// may end in ":port" ("127.0.0.1:8443", "[::1]:8443",
+	// "api.example.com:8443", "*.example.com:8443"): it then allows those
+	// hosts on that port only, where a URL without a port is on its
+	// scheme's default port (443 for https, 80 for http).
 	//
 	// When AllowedHosts is empty, the allowed hosts follow the request's
 	// scopes: the host of each https:// scope and its subdomains; for Azure
@@ -94,6 +110,22 @@ type Transport struct {
 	// AllowHTTP lets tokens go over plain HTTP to hosts other than
 	// loopback. Use it only for test set-ups.
 	AllowHTTP bool
+
+	// RedirectsBetweenAllowedHosts lets a request that follows a redirect
+	// carry a token to any allowed host, when the request that started
+	// the chain went to an allowed host too.
+	//
+	// By default such a request carries a token only when it stays on
+	// the origin of the first request of its chain: the same scheme,
+	// host and port, so https, or plain HTTP where the first request
+	// could carry a token over it. Two hosts that match one "*.suffix"
+	// entry may belong to different owners (anyone can create a storage
+	// account under *.blob.core.windows.net), so a redirect from one to
+	// the other must not take the token along. A redirect whose chain
+	// cannot be followed back to its first request (a Base that leaves
+	// Response.Request nil, as [http.Transport] never does) gets no
+	// token. Set this only when every allowed host is the caller's own.
+	RedirectsBetweenAllowedHosts bool
 
 	cfg atomic.Pointer[transportConfig]
 }
@@ -190,9 +222,25 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if hasAuthorization(req.Header) || !allowed(hosts, req) {
 		return t.base().RoundTrip(req)
 	}
+	r2 := cloneUnauthorized(req)
+	if r2 == nil {
+		// The caller's own Authorization under another spelling.
+		return t.base().RoundTrip(req)
+	}
 	if req.URL.Scheme != "https" && !(req.URL.Scheme == "http" && (t.AllowHTTP || isLoopback(req.URL.Hostname()))) {
 		closeBody(req)
 		return nil, fmt.Errorf("%w: refusing to send a token to %s://%s", ErrInsecure, clip(req.URL.Scheme), clip(req.URL.Host))
+	}
+	if req.URL.Scheme != "https" && !t.AllowHTTP {
+		// Plain HTTP, allowed because the host is loopback: unless a
+		// proxy would carry it.
+		if err := t.checkNoProxy(req); err != nil {
+			closeBody(req)
+			return nil, err
+		}
+	}
+	if req.Response != nil && !t.redirectMayCarryToken(req, hosts) {
+		return t.base().RoundTrip(req)
 	}
 
 	src := t.Source
@@ -201,7 +249,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, fmt.Errorf("bearer: getting a token for %s: %w", clip(req.URL.Host), err)
 	}
-	r2 := req.Clone(ctx)
 	if err := authorize(r2, cfg.authorizer, tok, ""); err != nil {
 		closeBody(req)
 		return nil, err
@@ -223,27 +270,167 @@ func (t *Transport) CloseIdleConnections() {
 }
 
 // allowed reports whether req may carry a token: its URL's host is
-// allowed, and so is its Host field when that names another host.
+// allowed (on its port, for entries with a port), and so is its Host
+// field when that names another host (on the Host field's port, else the
+// URL's).
 func allowed(hosts *hostSet, req *http.Request) bool {
-	if !hosts.allows(req.URL.Hostname()) {
+	if len(hosts.ported) == 0 {
+		if !hosts.allows(req.URL.Hostname()) {
+			return false
+		}
+		if req.Host != "" && req.Host != req.URL.Host {
+			return hosts.allows(hostname(req.Host))
+		}
+		return true
+	}
+	port := effectivePort(req.URL.Scheme, req.URL.Port())
+	if !hosts.allowsOn(req.URL.Hostname(), port) {
 		return false
 	}
 	if req.Host != "" && req.Host != req.URL.Host {
-		return hosts.allows(hostname(req.Host))
+		if p := portOf(req.Host); p != "" {
+			port = p
+		}
+		return hosts.allowsOn(hostname(req.Host), port)
 	}
 	return true
 }
 
-// hasAuthorization reports whether h has an Authorization header, under
+// checkNoProxy returns an error wrapping [ErrInsecure] when the base
+// transport, if it is an *http.Transport (the default one included),
+// would send req through a proxy.
+func (t *Transport) checkNoProxy(req *http.Request) error {
+	ht, ok := t.base().(*http.Transport)
+	if !ok || ht.Proxy == nil {
+		return nil
+	}
+	u, err := ht.Proxy(req)
+	switch {
+	case err != nil:
+		// Its error is not passed on: it may quote a proxy URL with
+		// credentials (ProxyFromEnvironment's does).
+		return fmt.Errorf("%w: refusing to send a token over plain http to %s: the base transport's Proxy function failed, so whether a proxy would carry it is unknown",
+			ErrInsecure, clip(req.URL.Host))
+	case u != nil:
+		// The proxy's host only: its URL may carry credentials.
+		return fmt.Errorf("%w: refusing to send a token over plain http to %s through the proxy %s, which would see it in clear (use https, or set Transport.AllowHTTP)",
+			ErrInsecure, clip(req.URL.Host), clip(u.Host))
+	}
+	return nil
+}
+
+// maxRedirectChain bounds the walk back through a redirect chain
+// (http.Client stops after 10 redirects by default).
+const maxRedirectChain = 64
+
+// redirectMayCarryToken reports whether req, a request that follows a
+// redirect (req.Response is set), may carry a token: when it stays on
+// the origin of the first request of its chain, or with
+// RedirectsBetweenAllowedHosts, when that first request went to an
+// allowed host.
+func (t *Transport) redirectMayCarryToken(req *http.Request, hosts *hostSet) bool {
+	first := req
+	for i := 0; first.Response != nil; i++ {
+		if first.Response.Request == nil || i == maxRedirectChain {
+			return false // the chain cannot be followed back
+		}
+		first = first.Response.Request
+	}
+	if first.URL == nil {
+		return false
+	}
+	if t.RedirectsBetweenAllowedHosts {
+		return allowed(hosts, first)
+	}
+	return sameOrigin(first, req)
+}
+
+// sameOrigin reports whether a and b go to the same origin: scheme, host
+// and port of their URLs, and the same Host field when either names
+// another host.
+func sameOrigin(a, b *http.Request) bool {
+	if !asciiEqualFold(a.URL.Scheme, b.URL.Scheme) ||
+		!sameHost(a.URL.Hostname(), b.URL.Hostname()) ||
+		effectivePort(a.URL.Scheme, a.URL.Port()) != effectivePort(b.URL.Scheme, b.URL.Port()) {
+		return false
+	}
+	return sameHost(hostname(requestHost(a)), hostname(requestHost(b)))
+}
+
+// requestHost is the host a request names: its Host field, else its URL's.
+func requestHost(r *http.Request) string {
+	if r.Host != "" {
+		return r.Host
+	}
+	return r.URL.Host
+}
+
+// sameHost compares two host names, ASCII case-insensitively, without a
+// trailing dot.
+func sameHost(a, b string) bool {
+	return asciiEqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+}
+
+// effectivePort is port, or the scheme's default port when it is empty.
+func effectivePort(scheme, port string) string {
+	if port != "" {
+		return port
+	}
+	if asciiEqualFold(scheme, "http") {
+		return "80"
+	}
+	return "443"
+}
+
+// hasAuthorization reports whether h has an Authorization header under
 // its canonical name or the lower-case one HTTP/2 code tends to use.
-// (net/http documents that Header keys are canonical; other spellings are
-// not looked for, as that would mean walking the map on every request.)
+// Other spellings are found by cloneUnauthorized, which walks the keys
+// anyway.
 func hasAuthorization(h http.Header) bool {
 	if _, ok := h["Authorization"]; ok {
 		return true
 	}
 	_, ok := h["authorization"] //lint:ignore SA1008 looking for a non-canonical key on purpose
 	return ok
+}
+
+// cloneUnauthorized returns req.Clone(req.Context()), or nil when req's
+// header has an Authorization key under a spelling hasAuthorization does
+// not look up ("AUTHORIZATION", set directly in the map: net/http
+// documents canonical keys, but sends such a key as written, so a
+// second Authorization line would go beside it).
+//
+// The header is copied here, as [http.Header.Clone] does (a first walk
+// counts the values, a second copies them), and the first walk looks at
+// the keys too: requests without the header pay no walk of their own.
+func cloneUnauthorized(req *http.Request) *http.Request {
+	h := req.Header
+	nv := 0
+	for k, vv := range h {
+		nv += len(vv)
+		if len(k) == len("Authorization") && asciiEqualFold(k, "Authorization") {
+			return nil
+		}
+	}
+	shallow := *req
+	shallow.Header = nil
+	r2 := shallow.Clone(req.Context()) // everything but the header
+	if h == nil {
+		return r2
+	}
+	sv := make([]string, nv)          // shared backing array for the values
+	h2 := make(http.Header, len(h)+1) // room for the Authorization header
+	for k, vv := range h {
+		if vv == nil {
+			h2[k] = nil // kept nil, as Header.Clone does
+			continue
+		}
+		n := copy(sv, vv)
+		h2[k] = sv[:n:n]
+		sv = sv[n:]
+	}
+	r2.Header = h2
+	return r2
 }
 
 // authorize puts tok on req (the transport's own clone).

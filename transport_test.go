@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bearerhttp/bearer/challenge"
 )
@@ -110,12 +114,16 @@ func TestTransportCallerAuthorizationPassesThrough(t *testing.T) {
 	w := newWorld(t)
 	rec := &recorder{}
 	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		rec.add(hit{auth: r.Header.Get("Authorization")})
+		// Every Authorization line the request had, whatever its spelling.
+		rec.add(hit{auth: strings.Join(r.Header.Values("Authorization"), " | ")})
 		unauthorized(rw, claimsChallenge, 10) // a challenge it must not act upon
 	}))
 	src := &recordingSource{}
-	for _, name := range []string{"Authorization", "authorization"} {
+	names := []string{"Authorization", "authorization", "AUTHORIZATION", "AuthoriZation", "aUTHORIZATION"}
+	for _, name := range names {
+		rec.reset()
 		req, _ := http.NewRequest("GET", srv.url("graph.microsoft.com", "/"), nil)
+		req.Header.Set("Accept", "application/json")
 		req.Header[name] = []string{"Basic dXNlcjpwYXNz"}
 		resp, err := graphTransport(w, src).RoundTrip(req)
 		if err != nil {
@@ -125,12 +133,57 @@ func TestTransportCallerAuthorizationPassesThrough(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s: status %d, want the 401 as it came", name, resp.StatusCode)
 		}
-	}
-	if got := rec.all(); len(got) != 2 || got[0].auth != "Basic dXNlcjpwYXNz" || got[1].auth != "Basic dXNlcjpwYXNz" {
-		t.Errorf("server saw %+v", got)
+		if got := rec.all(); len(got) != 1 || got[0].auth != "Basic dXNlcjpwYXNz" {
+			t.Errorf("%s: server saw %+v, want one request with the caller's Authorization alone", name, got)
+		}
 	}
 	if reqs := src.requests(); len(reqs) != 0 {
 		t.Errorf("source was asked %d times", len(reqs))
+	}
+}
+
+// TestCloneUnauthorized checks the transport's clone against
+// http.Request.Clone, and that it finds Authorization keys of any
+// spelling.
+func TestCloneUnauthorized(t *testing.T) {
+	ctx := context.WithValue(context.Background(), scopesKey{}, "x")
+	req, _ := http.NewRequestWithContext(ctx, "POST", "https://user:pw@graph.microsoft.com/v1.0/me?a=1", strings.NewReader("body"))
+	req.Header.Set("Accept", "application/json")
+	req.Header.Add("X-Multi", "1")
+	req.Header.Add("X-Multi", "2")
+	req.Header["X-Nil"] = nil
+	req.TransferEncoding = []string{"chunked"}
+	want := req.Clone(ctx)
+	got := cloneUnauthorized(req)
+	if got == nil {
+		t.Fatal("nil clone of a request without Authorization")
+	}
+	if !reflect.DeepEqual(got.Header, want.Header) || got.Header["X-Nil"] != nil {
+		t.Errorf("header %#v, want %#v", got.Header, want.Header)
+	}
+	if got.URL == req.URL || got.URL.String() != want.URL.String() || got.URL.User == req.URL.User {
+		t.Errorf("URL %v: not a copy of %v", got.URL, req.URL)
+	}
+	if got.Context() != ctx || got.Body != req.Body || got.Method != "POST" || got.ContentLength != req.ContentLength || !slices.Equal(got.TransferEncoding, req.TransferEncoding) {
+		t.Errorf("clone %+v differs from the request", got)
+	}
+	got.Header.Set("Authorization", "Bearer x")
+	got.Header["X-Multi"][0] = "changed"
+	got.TransferEncoding[0] = "changed"
+	if req.Header.Get("Authorization") != "" || req.Header["X-Multi"][0] != "1" || req.TransferEncoding[0] != "chunked" {
+		t.Error("changing the clone changed the request")
+	}
+	for _, name := range []string{"AUTHORIZATION", "AuthoriZation", "aUTHORIZATION"} {
+		r := req.Clone(ctx)
+		r.Header[name] = []string{"Basic x"}
+		if c := cloneUnauthorized(r); c != nil {
+			t.Errorf("%s: got a clone, want nil (the caller's own Authorization)", name)
+		}
+	}
+	empty, _ := http.NewRequest("GET", "https://graph.microsoft.com/", nil)
+	empty.Header = nil
+	if c := cloneUnauthorized(empty); c == nil || c.Header != nil {
+		t.Errorf("a request with no header map: %+v", c)
 	}
 }
 
@@ -189,6 +242,127 @@ func TestTransportRedirect(t *testing.T) {
 			t.Errorf("error %v, want ErrInsecure", err)
 		}
 	})
+}
+
+// TestTransportRedirectBetweenAllowedHosts follows redirects between
+// hosts that one "*.suffix" rule allows (two storage accounts, which may
+// belong to different owners): the token stays on the first request's
+// origin unless RedirectsBetweenAllowedHosts says otherwise.
+func TestTransportRedirectBetweenAllowedHosts(t *testing.T) {
+	w := newWorld(t)
+	const (
+		victim   = "victim.blob.core.windows.net"
+		attacker = "attacker.blob.core.windows.net"
+	)
+	rec := &recorder{}
+	var a, b *server
+	handler := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		host, _, _ := strings.Cut(r.Host, ":")
+		rec.add(hit{auth: r.Header.Get("Authorization"), path: host + r.URL.Path})
+		switch r.URL.Path {
+		case "/to-attacker":
+			http.Redirect(rw, r, a.url(attacker, "/landing"), http.StatusFound)
+		case "/to-attacker-307":
+			http.Redirect(rw, r, a.url(attacker, "/landing"), http.StatusTemporaryRedirect)
+		case "/via-attacker":
+			http.Redirect(rw, r, a.url(attacker, "/back"), http.StatusFound)
+		case "/back":
+			http.Redirect(rw, r, a.url(victim, "/landing"), http.StatusFound)
+		case "/to-self":
+			http.Redirect(rw, r, "/landing", http.StatusFound)
+		case "/to-other-port":
+			http.Redirect(rw, r, b.url(victim, "/landing"), http.StatusFound)
+		case "/to-victim":
+			http.Redirect(rw, r, a.url(victim, "/landing"), http.StatusFound)
+		default:
+			io.WriteString(rw, "landed")
+		}
+	})
+	a, b = w.tls(t, handler), w.tls(t, handler)
+	storage := []string{"https://storage.azure.com/.default"}
+	tests := []struct {
+		name   string
+		optIn  bool
+		method string
+		start  string
+		want   []hit // auth "" or "token": whether a token went along
+	}{
+		{"to another allowed host carries no token", false, "GET", a.url(victim, "/to-attacker"),
+			[]hit{{"token", "", victim + "/to-attacker"}, {"", "", attacker + "/landing"}}},
+		{"a 307 with its body to another allowed host carries no token", false, "POST", a.url(victim, "/to-attacker-307"),
+			[]hit{{"token", "", victim + "/to-attacker-307"}, {"", "", attacker + "/landing"}}},
+		{"back to the first request's host carries the token", false, "GET", a.url(victim, "/via-attacker"),
+			[]hit{{"token", "", victim + "/via-attacker"}, {"", "", attacker + "/back"}, {"token", "", victim + "/landing"}}},
+		{"on the same host and port carries the token", false, "GET", a.url(victim, "/to-self"),
+			[]hit{{"token", "", victim + "/to-self"}, {"token", "", victim + "/landing"}}},
+		{"to the same host on another port carries no token", false, "GET", a.url(victim, "/to-other-port"),
+			[]hit{{"token", "", victim + "/to-other-port"}, {"", "", victim + "/landing"}}},
+		{"from a host that is not allowed carries no token", false, "GET", a.url("example.com", "/to-victim"),
+			[]hit{{"", "", "example.com/to-victim"}, {"", "", victim + "/landing"}}},
+		{"with the opt-in, to another allowed host carries the token", true, "GET", a.url(victim, "/to-attacker"),
+			[]hit{{"token", "", victim + "/to-attacker"}, {"token", "", attacker + "/landing"}}},
+		{"with the opt-in, from a host that is not allowed carries no token", true, "GET", a.url("example.com", "/to-victim"),
+			[]hit{{"", "", "example.com/to-victim"}, {"", "", victim + "/landing"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec.reset()
+			tr := &Transport{Source: &recordingSource{}, Scopes: storage, Base: w.base, RedirectsBetweenAllowedHosts: tt.optIn}
+			req, err := http.NewRequest(tt.method, tt.start, strings.NewReader("body"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			got := rec.all()
+			for i := range got {
+				if strings.HasPrefix(got[i].auth, "Bearer token-") {
+					got[i].auth = "token"
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("servers saw %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTransportRedirectChainNotFollowedBack checks that a redirect whose
+// chain cannot be followed back to its first request (Response.Request
+// nil) carries no token, even to the first request's host.
+func TestTransportRedirectChainNotFollowedBack(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization")})
+	}))
+	first, _ := http.NewRequest("GET", srv.url("graph.microsoft.com", "/"), nil)
+	req, _ := http.NewRequest("GET", srv.url("graph.microsoft.com", "/next"), nil)
+	req.Response = &http.Response{StatusCode: http.StatusFound, Request: first}
+	for _, broken := range []bool{false, true} {
+		rec.reset()
+		if broken {
+			req.Response.Request = nil
+		}
+		resp, err := graphTransport(w, &recordingSource{}).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := "Bearer token-1"
+		if broken {
+			want = ""
+		}
+		if got := rec.all(); len(got) != 1 || got[0].auth != want {
+			t.Errorf("broken chain %v: server saw %+v, want Authorization %q", broken, got, want)
+		}
+	}
 }
 
 // onceReader is a body net/http cannot replay (NewRequest sets no GetBody).
@@ -510,11 +684,104 @@ func TestTransportInvalidTokenForcesRefresh(t *testing.T) {
 		t.Fatalf("status %d", status)
 	}
 	reqs := src.requests()
-	if len(reqs) != 2 || !reqs[1].ForceRefresh || reqs[1].Claims != "" || reqs[1].Challenge != nil {
-		t.Errorf("source saw %+v, want a ForceRefresh request second", reqs)
+	if len(reqs) != 2 || !reqs[1].ForceRefresh || reqs[1].Claims != "" || reqs[1].Challenge == nil || !reqs[1].Challenge.IsInvalidToken() {
+		t.Errorf("source saw %+v, want a ForceRefresh request with the invalid_token challenge second", reqs)
 	}
 	if got := rec.all(); len(got) != 2 || got[1].auth != "Bearer token-2" {
 		t.Errorf("server saw %+v", got)
+	}
+}
+
+// TestTransportInvalidTokenRefreshesAreBounded sends 30 requests to a
+// resource that refuses every token with invalid_token, through a
+// Transport whose source is ReuseTokenSource: the source's own source is
+// asked twice (the first token, one forced refresh), not 31 times, and
+// the transport does not resend a token that was just refused. After 30
+// seconds on the source's clock, one more forced refresh is allowed.
+func TestTransportInvalidTokenRefreshesAreBounded(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization")})
+		unauthorized(rw, `Bearer realm="", error="invalid_token", error_description="The access token is invalid"`, 10)
+	}))
+	src := &recordingSource{}
+	reuse := ReuseTokenSource(src).(*reuseSource)
+	var skew atomic.Int64 // the source's wall clock, ahead of the real one
+	reuse.clock.wallNow = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	tr := graphTransport(w, reuse)
+	for i := range 30 {
+		if status, _ := get(t, tr, srv.url("graph.microsoft.com", "/")); status != http.StatusUnauthorized {
+			t.Fatalf("request %d: status %d", i, status)
+		}
+	}
+	reqs := src.requests()
+	if len(reqs) != 2 || reqs[0].ForceRefresh || !reqs[1].ForceRefresh || reqs[1].Challenge == nil {
+		t.Fatalf("source asked %d times, want twice: the first token, one forced refresh", len(reqs))
+	}
+	hits := rec.all()
+	if len(hits) != 31 {
+		t.Errorf("resource saw %d requests, want 31 (one resend in all)", len(hits))
+	}
+	for i, h := range hits {
+		want := "Bearer token-2"
+		if i == 0 {
+			want = "Bearer token-1"
+		}
+		if h.auth != want {
+			t.Errorf("resource request %d carried %q, want %q", i, h.auth, want)
+		}
+	}
+
+	skew.Store(int64(forcedRefreshInterval))
+	if status, _ := get(t, tr, srv.url("graph.microsoft.com", "/")); status != http.StatusUnauthorized {
+		t.Fatalf("status %d", status)
+	}
+	if n := len(src.requests()); n != 3 {
+		t.Errorf("30 s later: source asked %d times in all, want 3", n)
+	}
+	if hits := rec.all(); len(hits) != 33 || hits[32].auth != "Bearer token-3" {
+		t.Errorf("30 s later: resource saw %d requests in all, want 33, the last with token-3", len(hits))
+	}
+
+	// A caller's own ForceRefresh is never limited.
+	for range 3 {
+		if _, err := reuse.Token(t.Context(), TokenRequest{Scopes: graphScopes, ForceRefresh: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(src.requests()); n != 6 {
+		t.Errorf("after 3 explicit ForceRefresh: source asked %d times in all, want 6", n)
+	}
+}
+
+// TestTransportInvalidTokenRefreshesAreBoundedConcurrently sends 30
+// requests at once to a resource that refuses every token: the source
+// behind ReuseTokenSource is asked twice.
+func TestTransportInvalidTokenRefreshesAreBoundedConcurrently(t *testing.T) {
+	w := newWorld(t)
+	srv := w.tls(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		unauthorized(rw, `Bearer error="invalid_token"`, 10)
+	}))
+	src := &recordingSource{}
+	tr := graphTransport(w, ReuseTokenSource(src))
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			resp, err := (&http.Client{Transport: tr}).Get(srv.url("graph.microsoft.com", "/"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	if reqs := src.requests(); len(reqs) != 2 {
+		t.Errorf("source asked %d times, want 2", len(reqs))
 	}
 }
 
@@ -653,6 +920,156 @@ func TestTransportHTTP(t *testing.T) {
 	}
 }
 
+// TestTransportHTTPThroughProxy sends plain HTTP to loopback through a
+// base transport whose proxy (a real forward proxy on loopback) would
+// carry it: refused before any token is asked for, since the token would
+// reach the proxy in clear.
+func TestTransportHTTPThroughProxy(t *testing.T) {
+	w := newWorld(t)
+	target := &recorder{}
+	plain := w.plain(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		target.add(hit{auth: r.Header.Get("Authorization")})
+		io.WriteString(rw, "direct")
+	}))
+	proxied := &recorder{}
+	proxy := w.plain(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		// A forward proxy receives the absolute URL; answering itself is
+		// enough to see what it was given.
+		proxied.add(hit{auth: r.Header.Get("Authorization"), path: r.RequestURI})
+		io.WriteString(rw, "proxied")
+	}))
+	proxyURL, err := url.Parse("http://user:proxy-pw@" + net.JoinHostPort("127.0.0.1", proxy.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	throughProxy := func() *http.Transport {
+		tr := &http.Transport{Proxy: http.ProxyURL(proxyURL)}
+		t.Cleanup(tr.CloseIdleConnections)
+		return tr
+	}
+	tests := []struct {
+		name      string
+		base      func() http.RoundTripper // nil: leave Base nil
+		defaultTr http.RoundTripper        // replaces http.DefaultTransport for the test
+		allowHTTP bool
+		wantErr   string // in the error, which wraps ErrInsecure; "" for no error
+		wantProxy string // Authorization the proxy saw, "-" for no request
+		wantAsked int
+	}{
+		{name: "an http.Transport with a proxy is refused",
+			base: func() http.RoundTripper { return throughProxy() }, wantErr: "through the proxy 127.0.0.1:" + proxy.port, wantProxy: "-"},
+		{name: "http.DefaultTransport with a proxy is refused",
+			defaultTr: throughProxy(), wantErr: "through the proxy", wantProxy: "-"},
+		{name: "a proxy function that fails is refused",
+			base: func() http.RoundTripper {
+				return &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return nil, errors.New("bad proxy http://u:secret@p") }}
+			}, wantErr: "Proxy function failed", wantProxy: "-"},
+		{name: "a proxy function that skips the request is not refused",
+			base: func() http.RoundTripper {
+				tr := &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return nil, nil }}
+				t.Cleanup(tr.CloseIdleConnections)
+				return tr
+			}, wantProxy: "-", wantAsked: 1},
+		{name: "with AllowHTTP the proxy carries it",
+			base: func() http.RoundTripper { return throughProxy() }, allowHTTP: true, wantProxy: "Bearer token-1", wantAsked: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target.reset()
+			proxied.reset()
+			if tt.defaultTr != nil {
+				saved := http.DefaultTransport
+				http.DefaultTransport = tt.defaultTr
+				t.Cleanup(func() { http.DefaultTransport = saved })
+			}
+			src := &recordingSource{}
+			tr := &Transport{Source: src, AllowedHosts: []string{"127.0.0.1"}, AllowHTTP: tt.allowHTTP}
+			if tt.base != nil {
+				tr.Base = tt.base()
+			}
+			resp, err := (&http.Client{Transport: tr}).Get(plain.url("127.0.0.1", "/"))
+			if tt.wantErr != "" {
+				if !errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("error %v, want ErrInsecure mentioning %q", err, tt.wantErr)
+				}
+				if err != nil && (strings.Contains(err.Error(), "proxy-pw") || strings.Contains(err.Error(), "secret")) {
+					t.Errorf("error %q holds a proxy credential", err)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			got := proxied.all()
+			switch {
+			case tt.wantProxy == "-" && len(got) != 0:
+				t.Errorf("the proxy saw %+v, want nothing", got)
+			case tt.wantProxy != "-" && (len(got) != 1 || got[0].auth != tt.wantProxy):
+				t.Errorf("the proxy saw %+v, want one request with %q", got, tt.wantProxy)
+			}
+			if tt.wantErr == "" && tt.wantProxy == "-" {
+				if got := target.all(); len(got) != 1 || got[0].auth != "Bearer token-1" {
+					t.Errorf("the target saw %+v, want one request with the token", got)
+				}
+			}
+			if n := len(src.requests()); n != tt.wantAsked {
+				t.Errorf("source asked %d times, want %d", n, tt.wantAsked)
+			}
+		})
+	}
+}
+
+// TestTransportAllowedHostWithPort sends requests to two servers on
+// loopback, on two ports, with AllowedHosts naming one host and port:
+// only that one gets a token.
+func TestTransportAllowedHostWithPort(t *testing.T) {
+	w := newWorld(t)
+	rec := &recorder{}
+	handler := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec.add(hit{auth: r.Header.Get("Authorization"), path: r.Host})
+	})
+	a, b := w.tls(t, handler), w.tls(t, handler)
+	pa, pb := w.plain(t, handler), w.plain(t, handler)
+	tests := []struct {
+		name  string
+		entry string
+		url   string
+		token bool
+	}{
+		{"IPv4 on its port", "127.0.0.1:" + a.port, a.url("127.0.0.1", "/"), true},
+		{"IPv4 on another port", "127.0.0.1:" + a.port, b.url("127.0.0.1", "/"), false},
+		{"name on its port", "graph.microsoft.com:" + a.port, a.url("graph.microsoft.com", "/"), true},
+		{"name on another port", "graph.microsoft.com:" + a.port, b.url("graph.microsoft.com", "/"), false},
+		{"suffix on its port", "*.blob.core.windows.net:" + a.port, a.url("acct.blob.core.windows.net", "/"), true},
+		{"suffix on another port", "*.blob.core.windows.net:" + a.port, b.url("acct.blob.core.windows.net", "/"), false},
+		{"IPv6 on its port (plain http to loopback)", "[::1]:" + pa.port, "http://[::1]:" + pa.port + "/", true},
+		{"IPv6 on another port", "[::1]:" + pa.port, "http://[::1]:" + pb.port + "/", false},
+		{"localhost on its port", "localhost:" + pa.port, pa.url("localhost", "/"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec.reset()
+			src := &recordingSource{}
+			tr := &Transport{Source: src, AllowedHosts: []string{tt.entry}, Base: w.base}
+			status, _ := get(t, tr, tt.url)
+			if status != 200 {
+				t.Fatalf("status %d", status)
+			}
+			want, asked := "", 0
+			if tt.token {
+				want, asked = "Bearer token-1", 1
+			}
+			if got := rec.all(); len(got) != 1 || got[0].auth != want {
+				t.Errorf("server saw %+v, want Authorization %q", got, want)
+			}
+			if n := len(src.requests()); n != asked {
+				t.Errorf("source asked %d times, want %d", n, asked)
+			}
+		})
+	}
+}
+
 // closeRecorder is a request body that records Close.
 type closeRecorder struct {
 	io.Reader
@@ -676,7 +1093,8 @@ func TestTransportConfigurationErrors(t *testing.T) {
 		{"context scopes that name no host", &Transport{Source: src, Scopes: graphScopes}, ContextWithScopes(context.Background(), "api://my-api/.default"), ErrNoAllowedHost, ""},
 		{"allowed host matching everything", &Transport{Source: src, AllowedHosts: []string{"*"}}, nil, nil, "every host"},
 		{"allowed host with a URL", &Transport{Source: src, AllowedHosts: []string{"https://example.com"}}, nil, nil, "a URL"},
-		{"allowed host with a port", &Transport{Source: src, AllowedHosts: []string{"example.com:443"}}, nil, nil, "port"},
+		{"allowed host with a named port", &Transport{Source: src, AllowedHosts: []string{"example.com:https"}}, nil, nil, "port"},
+		{"allowed host with port 0", &Transport{Source: src, AllowedHosts: []string{"127.0.0.1:0"}}, nil, nil, "port"},
 		{"empty allowed host", &Transport{Source: src, AllowedHosts: []string{"example.com", ""}}, nil, nil, "empty"},
 		{"inner wildcard", &Transport{Source: src, AllowedHosts: []string{"*.*.example.com"}}, nil, nil, "leading"},
 		{"bad character", &Transport{Source: src, AllowedHosts: []string{"exa mple.com"}}, nil, nil, "character"},

@@ -84,8 +84,8 @@ func (c *credentialOf) GetToken(ctx context.Context, opts policy.TokenRequestOpt
 //
 // An azcore credential has no way to skip its cache without claims, so
 // ForceRefresh (the transport's answer to error="invalid_token") calls
-// GetToken again and uses whatever it returns; a cached token fails the
-// one resend again and its 401 is returned, never a loop. A step-up
+// GetToken again and uses whatever it returns; for the cached token just
+// refused, the transport returns the 401 without a resend, never a loop. A step-up
 // challenge (RFC 9470) cannot be carried by GetToken: the error wraps
 // [bearer.ErrInteractionRequired], and the transport returns it in a
 // [*bearer.ChallengeError] with the challenge.

@@ -45,7 +45,8 @@ var ErrTenantRequired = errors.New("flow: a specific tenant is required")
 // A Confidential is safe for concurrent use.
 type Confidential struct {
 	*app
-	cred credential.Credential
+	cred   credential.Credential
+	forced forcedRefreshes // of its sources' invalid_token recoveries
 }
 
 // NewConfidential returns a confidential client application with the

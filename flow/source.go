@@ -3,8 +3,13 @@ package flow
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/bearerhttp/bearer"
+	"github.com/bearerhttp/bearer/cache"
 )
 
 // ClientSource returns a [bearer.TokenSource] of the application's own
@@ -19,6 +24,16 @@ import (
 // insufficient_user_authentication) needs a signed-in user, which an
 // application's own token cannot have: Token returns an error wrapping
 // [ErrInteractionRequired] without asking the authority.
+//
+// A request with ForceRefresh and an invalid_token Challenge, the way
+// [bearer.Transport] recovers from a 401 invalid_token, asks the
+// authority at most once every 30 seconds (on the [WithClock] clock) for
+// one tenant and set of scopes: within 30 seconds of the previous such
+// refresh, it waits for that refresh to end and is answered from the
+// cache, as a plain request is. A resource that refuses every token
+// thus costs one token request every 30 seconds, not one per HTTP
+// request. A ForceRefresh without a Challenge (a caller's own, as the
+// [ForceRefresh] call option is) always asks the authority.
 func (c *Confidential) ClientSource() bearer.TokenSource { return clientSource{c} }
 
 type clientSource struct{ c *Confidential }
@@ -26,6 +41,11 @@ type clientSource struct{ c *Confidential }
 func (s clientSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.Token, error) {
 	if err := refuseStepUp(req, "an application's own token (client credentials)"); err != nil {
 		return bearer.Token{}, err
+	}
+	if isInvalidTokenRecovery(req) {
+		return s.c.forced.do(ctx, s.c.app, forcedKey("client", "", req), callConfigOf(req), func(cc callConfig) (Result, error) {
+			return s.c.forClient(ctx, req.Scopes, cc)
+		})
 	}
 	r, err := s.c.forClient(ctx, req.Scopes, callConfigOf(req))
 	if err != nil {
@@ -47,6 +67,10 @@ func (s clientSource) Token(ctx context.Context, req bearer.TokenRequest) (beare
 // A step-up challenge must be satisfied by the user at the web API's own
 // client: Token returns an error wrapping [ErrInteractionRequired]
 // without asking the authority; the web API passes the challenge on.
+//
+// Forced refreshes answering [bearer.Transport]'s invalid_token recovery
+// are limited as [Confidential.ClientSource]'s are, per user assertion,
+// tenant and set of scopes.
 func (c *Confidential) OnBehalfOfSource() bearer.TokenSource { return oboSource{c} }
 
 type oboSource struct{ c *Confidential }
@@ -58,6 +82,11 @@ func (s oboSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.T
 	}
 	if err := refuseStepUp(req, "an on-behalf-of token (the user must step up at the web API's client)"); err != nil {
 		return bearer.Token{}, err
+	}
+	if isInvalidTokenRecovery(req) {
+		return s.c.forced.do(ctx, s.c.app, forcedKey("obo", cache.AssertionHash(assertion), req), callConfigOf(req), func(cc callConfig) (Result, error) {
+			return s.c.onBehalfOf(ctx, assertion, req.Scopes, cc, false)
+		})
 	}
 	r, err := s.c.onBehalfOf(ctx, assertion, req.Scopes, callConfigOf(req), false)
 	if err != nil {
@@ -79,4 +108,87 @@ func refuseStepUp(req bearer.TokenRequest, what string) error {
 	}
 	return fmt.Errorf("%w: the resource asks for a step-up (acr_values %q, max_age %q), which %s cannot satisfy",
 		ErrInteractionRequired, req.Challenge.Param("acr_values"), req.Challenge.Param("max_age"), what)
+}
+
+// forcedRefreshInterval is the least time between two forced refreshes
+// answering bearer.Transport's invalid_token recovery for one key.
+const forcedRefreshInterval = 30 * time.Second
+
+// isInvalidTokenRecovery reports whether req is how bearer.Transport
+// recovers from a 401 invalid_token: ForceRefresh with the invalid_token
+// challenge. A caller's own ForceRefresh has no Challenge.
+func isInvalidTokenRecovery(req bearer.TokenRequest) bool {
+	return req.ForceRefresh && req.Claims == "" && req.Challenge != nil && req.Challenge.IsInvalidToken()
+}
+
+// forcedKey identifies what a source's forced refresh replaces: the
+// flow, the user's assertion hash (on-behalf-of), the tenant and the
+// scopes.
+func forcedKey(kind, hash string, req bearer.TokenRequest) string {
+	return kind + "\x00" + hash + "\x00" + req.TenantID + "\x00" + strings.Join(req.Scopes, "\x00")
+}
+
+// forcedRefreshes limits the forced refreshes of bearer.Transport's
+// invalid_token recovery to one per key every forcedRefreshInterval. It
+// is safe for concurrent use; its zero value is ready.
+type forcedRefreshes struct {
+	mu sync.Mutex
+	m  map[string]*forcedRefresh
+}
+
+// forcedRefresh is the latest forced refresh of a key.
+type forcedRefresh struct {
+	at   time.Time     // when it started, on the application's clock
+	done chan struct{} // closed when it has ended (its token cached)
+}
+
+// do answers an invalid_token recovery of key: with a forced refresh
+// (acquire with cc) when none of key started within the last
+// forcedRefreshInterval on a's clock; else, once that refresh has ended,
+// with a plain acquisition, which the cache answers with its token (or a
+// newer one).
+func (l *forcedRefreshes) do(ctx context.Context, a *app, key string, cc callConfig, acquire func(callConfig) (Result, error)) (bearer.Token, error) {
+	r, err := l.result(ctx, a, key, cc, acquire)
+	if err != nil {
+		return bearer.Token{}, err
+	}
+	return r.Token, nil
+}
+
+// result is do, with the whole Result.
+func (l *forcedRefreshes) result(ctx context.Context, a *app, key string, cc callConfig, acquire func(callConfig) (Result, error)) (Result, error) {
+	now := a.cfg.clock()
+	l.mu.Lock()
+	if f := l.m[key]; f != nil {
+		if d := now.Sub(f.at); d >= 0 && d < forcedRefreshInterval {
+			l.mu.Unlock()
+			a.log.debug(ctx, "flow: invalid_token: a forced refresh started less than 30 s ago; answering from the cache",
+				slog.Duration("since", d))
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return Result{}, ctx.Err()
+			}
+			cc.forceRefresh = false
+			return acquire(cc)
+		}
+	}
+	if l.m == nil {
+		l.m = make(map[string]*forcedRefresh)
+	}
+	if len(l.m) >= maxBackoffEntries {
+		// Forget the keys whose last forced refresh is over (users gone,
+		// assertions expired), so that a web API serving many users does
+		// not grow this map without bound.
+		for k, old := range l.m {
+			if d := now.Sub(old.at); d < 0 || d >= forcedRefreshInterval {
+				delete(l.m, k)
+			}
+		}
+	}
+	f := &forcedRefresh{at: now, done: make(chan struct{})}
+	l.m[key] = f
+	l.mu.Unlock()
+	defer close(f.done)
+	return acquire(cc)
 }

@@ -5,9 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/bearerhttp/bearer"
 	"github.com/bearerhttp/bearer/authtest"
@@ -236,5 +241,187 @@ func TestTransportStepUpNeedsAUser(t *testing.T) {
 	}
 	if n := srv.TokenRequests(); n != 1 {
 		t.Errorf("%d token requests, want 1 (none for the step-up)", n)
+	}
+}
+
+// refusingResource is a resource on loopback (TLS) that answers every
+// request with 401 invalid_token, and records the Authorization header
+// of each.
+type refusingResource struct {
+	*httptest.Server
+	mu   sync.Mutex
+	auth []string
+}
+
+func newRefusingResource(t *testing.T) *refusingResource {
+	t.Helper()
+	r := &refusingResource{}
+	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.auth = append(r.auth, req.Header.Get("Authorization"))
+		r.mu.Unlock()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="", error="invalid_token", error_description="The access token is invalid"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	// Connections dialed and not used are closed at shutdown
+	// mid-handshake; the server would log each.
+	r.Config.ErrorLog = log.New(io.Discard, "", 0)
+	r.StartTLS()
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *refusingResource) hits() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.auth)
+}
+
+// transport is a bearer.Transport of src to the resource.
+func (r *refusingResource) transport(src bearer.TokenSource, scopes []string) *http.Client {
+	return &http.Client{Transport: &bearer.Transport{Source: src, Scopes: scopes, AllowedHosts: []string{"127.0.0.1"}, Base: r.Client().Transport}}
+}
+
+// get sends a GET with ctx and checks the 401 comes back.
+func (r *refusingResource) get(t *testing.T, hc *http.Client, ctx context.Context) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.URL+"/v1.0/users", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("status %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestClientSourceLimitsInvalidTokenRefreshes sends 30 requests through
+// bearer.Transport with ClientSource to a resource that refuses every
+// token with invalid_token: the authority gets 2 token requests (the
+// first token and one forced refresh), not 31; 30 s later on the
+// application's clock, one more. ForceRefresh of the caller's own always
+// asks the authority.
+func TestClientSourceLimitsInvalidTokenRefreshes(t *testing.T) {
+	srv, app := newDaemon(t)
+	res := newRefusingResource(t)
+	hc := res.transport(app.ClientSource(), []string{graphDefault})
+	for range 30 {
+		res.get(t, hc, bg())
+	}
+	if n := srv.TokenRequests(); n != 2 {
+		t.Fatalf("%d token requests for 30 refused requests, want 2", n)
+	}
+	hits := res.hits()
+	if len(hits) != 31 || hits[0] == hits[1] {
+		t.Fatalf("the resource saw %d requests, want 31 (one resend, with a new token)", len(hits))
+	}
+	for i, h := range hits[2:] {
+		if h != hits[1] {
+			t.Fatalf("request %d carried another token than the forced refresh's", i+2)
+		}
+	}
+
+	srv.Advance(forcedRefreshInterval - time.Second)
+	res.get(t, hc, bg())
+	if n := srv.TokenRequests(); n != 2 {
+		t.Errorf("29 s later: %d token requests, want 2", n)
+	}
+	srv.Advance(time.Second)
+	res.get(t, hc, bg())
+	if n := srv.TokenRequests(); n != 3 {
+		t.Errorf("30 s later: %d token requests, want 3", n)
+	}
+	if hits := res.hits(); len(hits) != 34 || hits[33] == hits[32] {
+		t.Errorf("30 s later: the resource saw %d requests, want 34, the last with a new token", len(hits))
+	}
+
+	// Another tenant is another key: its recovery is not held back.
+	tenant := bearer.TokenSourceFunc(func(ctx context.Context, req bearer.TokenRequest) (bearer.Token, error) {
+		req.TenantID = "fabrikam.com"
+		return app.ClientSource().Token(ctx, req)
+	})
+	res.get(t, res.transport(tenant, []string{graphDefault}), bg())
+	if n := srv.TokenRequests(); n != 5 {
+		t.Errorf("another tenant: %d token requests, want 5", n)
+	}
+
+	for range 3 {
+		if _, err := app.AcquireTokenForClient(bg(), []string{graphDefault}, ForceRefresh()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := app.ClientSource().Token(bg(), bearer.TokenRequest{Scopes: []string{graphDefault}, ForceRefresh: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := srv.TokenRequests(); n != 11 {
+		t.Errorf("after 6 explicit forced refreshes: %d token requests, want 11", n)
+	}
+}
+
+// TestClientSourceLimitsConcurrentInvalidTokenRefreshes sends 30 requests
+// at once to a resource that refuses every token: 2 token requests.
+func TestClientSourceLimitsConcurrentInvalidTokenRefreshes(t *testing.T) {
+	srv, app := newDaemon(t)
+	res := newRefusingResource(t)
+	hc := res.transport(app.ClientSource(), []string{graphDefault})
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, res.URL, nil)
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	if n := srv.TokenRequests(); n != 2 {
+		t.Errorf("%d token requests for 30 concurrent refused requests, want 2", n)
+	}
+}
+
+// TestOnBehalfOfSourceLimitsInvalidTokenRefreshes does the same through
+// OnBehalfOfSource: the limit holds per user.
+func TestOnBehalfOfSourceLimitsInvalidTokenRefreshes(t *testing.T) {
+	m := newMiddleTier(t, authtest.Client{})
+	app := m.app(t)
+	res := newRefusingResource(t)
+	hc := res.transport(app.OnBehalfOfSource(), downstreamRead)
+	alice := ContextWithUserAssertion(bg(), m.assertion(aliceName))
+	for range 30 {
+		res.get(t, hc, alice)
+	}
+	if g := m.grants(); len(g) != 2 {
+		t.Fatalf("token requests %v for 30 refused requests, want 2", g)
+	}
+	if hits := res.hits(); len(hits) != 31 {
+		t.Errorf("the resource saw %d requests, want 31", len(hits))
+	}
+
+	// Bob's recovery is not held back by Alice's.
+	bob := ContextWithUserAssertion(bg(), m.assertion(bobName))
+	res.get(t, hc, bob)
+	if g := m.grants(); len(g) != 4 {
+		t.Errorf("token requests %v after Bob's request, want 4", g)
+	}
+
+	m.srv.Advance(forcedRefreshInterval)
+	res.get(t, hc, alice)
+	if g := m.grants(); len(g) != 5 {
+		t.Errorf("token requests %v 30 s later, want 5", g)
+	}
+
+	if _, err := app.AcquireTokenOnBehalfOf(bg(), m.assertion(aliceName), downstreamRead, ForceRefresh()); err != nil {
+		t.Fatal(err)
+	}
+	if g := m.grants(); len(g) != 6 {
+		t.Errorf("token requests %v after an explicit ForceRefresh, want 6", g)
 	}
 }

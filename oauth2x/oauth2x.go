@@ -84,8 +84,8 @@ func (s *tokenSource) Token() (*oauth2.Token, error) {
 //     ts.Token again and uses whatever it returns. A caching source, such
 //     as [oauth2.ReuseTokenSource] or the one
 //     [clientcredentials.Config.TokenSource] returns, hands back the same
-//     token until it expires, so the resend fails as well and its 401 is
-//     returned (never a loop). For a refresh that really fetches, give
+//     token until it expires, and the transport returns the 401 rather
+//     than resend the token just refused (never a loop). For a refresh that really fetches, give
 //     Source a source that fetches on every call and cache in front of it
 //     with [bearer.ReuseTokenSource], which skips its cache on
 //     ForceRefresh: see the example.

@@ -224,7 +224,7 @@ func TestSourceWithClientCredentials(t *testing.T) {
 // error="invalid_token"; the transport asks again with ForceRefresh. A
 // fetching source under bearer.ReuseTokenSource gets a new token and the
 // resend succeeds; x/oauth2's caching source hands back the same token,
-// so the one resend fails too and its 401 is returned: never a loop.
+// which the transport does not resend: the 401 is returned, never a loop.
 func TestSourceChallengeForcesRefresh(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -244,7 +244,7 @@ func TestSourceChallengeForcesRefresh(t *testing.T) {
 			func(cfg *clientcredentials.Config, ctx context.Context) bearer.TokenSource {
 				return oauth2x.Source(cfg.TokenSource(ctx))
 			},
-			http.StatusUnauthorized, 1, map[int]int{200: 1, 401: 2}},
+			http.StatusUnauthorized, 1, map[int]int{200: 1, 401: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
