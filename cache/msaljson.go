@@ -187,12 +187,14 @@ func hex4(b []byte, i int) rune {
 // Encoding.UTF8, Python's "utf-8-sig", Notepad before 2019.
 var utf8BOM = []byte("\xEF\xBB\xBF")
 
-// decodeDocument parses an MSAL cache document, as every MSAL writes it
-// and as what every MSAL reads: a leading UTF-8 BOM is skipped; empty
-// input and "null" are an empty cache; a known section that is null or an
-// empty array (which MSAL Node and MSAL.NET's Newtonsoft reader take for
-// an empty section) is an empty section. Entries it cannot use are kept
-// verbatim, as are unknown sections and fields.
+// decodeDocument parses an MSAL cache document as MSAL libraries and the
+// tools around them leave it: a leading UTF-8 BOM is skipped; empty input
+// and "null" are an empty cache; a known section that is null or an empty
+// array (which MSAL Node and MSAL.NET's Newtonsoft reader take for an
+// empty section) is an empty section. Entries it cannot use are kept
+// verbatim, as are unknown sections and fields. Of a member name given
+// twice, the last one counts, as in encoding/json, Python's json module
+// and JavaScript's JSON.parse.
 //
 // Anything else is an error wrapping [ErrMalformed], and no write may
 // replace such a document: input that is not one JSON object, a known
@@ -231,7 +233,10 @@ func decodeDocument(data []byte) (*document, error) {
 			return nil, fmt.Errorf("section %s: %w", name, err)
 		}
 		for _, kv := range resolveCollisions(entries) {
-			if !d.addEntry(name, kv) {
+			// No MSAL writes an entry under the empty key, and "" is how
+			// a keyed entry says this package made it: such an entry is
+			// kept verbatim, never used.
+			if kv.key == "" || !d.addEntry(name, kv) {
 				if d.opaque == nil {
 					d.opaque = make(map[string][]rawKV)
 				}

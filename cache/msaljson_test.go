@@ -231,6 +231,7 @@ func TestUnmarshalMSAL_broken(t *testing.T) {
 		{"lone low surrogate", `{"Other":"\udc00"}`, true, 0},
 		{"surrogates in the wrong order", `{"Other":"\udc00\ud800"}`, true, 0},
 		{"high surrogate then another escape", `{"Other":"\ud800\n"}`, true, 0},
+		{"entry under the empty key", `{"AccessToken":{"":{"client_id":"c","environment":"e","secret":"s"}}}`, false, 0},
 		{"surrogate pair", `{"Other":"\ud83d\ude00 \\ud800 \u00e9"}`, false, 0},
 	}
 	for _, tt := range tests {
