@@ -247,6 +247,42 @@ func decodeDocument(data []byte) (*document, error) {
 	return d, nil
 }
 
+// lastOfEach drops the members whose name comes again later: of a name
+// given twice, the last one counts.
+func lastOfEach(kvs []rawKV) []rawKV {
+	later := func(i int) bool { // kvs[i].key comes again after i
+		for _, kv := range kvs[i+1:] {
+			if kv.key == kvs[i].key {
+				return true
+			}
+		}
+		return false
+	}
+	if len(kvs) > 16 { // an entry has about a dozen fields; this one has more
+		last := make(map[string]int, len(kvs))
+		for i, kv := range kvs {
+			last[kv.key] = i
+		}
+		later = func(i int) bool { return last[kvs[i].key] != i }
+	}
+	var out []rawKV
+	for i := range kvs {
+		if later(i) {
+			if out == nil {
+				out = append(kvs[:0:0], kvs[:i]...)
+			}
+			continue
+		}
+		if out != nil {
+			out = append(out, kvs[i])
+		}
+	}
+	if out == nil {
+		return kvs
+	}
+	return out
+}
+
 func isKnownSection(name string) bool {
 	for _, s := range knownSections {
 		if s == name {
@@ -273,6 +309,7 @@ func (d *document) addEntry(section string, kv rawKV) bool {
 	if err != nil {
 		return false
 	}
+	fields = lastOfEach(fields)
 	f := fieldReader{}
 	switch section {
 	case sectionAccessToken:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -231,6 +232,7 @@ func TestUnmarshalMSAL_broken(t *testing.T) {
 		{"lone low surrogate", `{"Other":"\udc00"}`, true, 0},
 		{"surrogates in the wrong order", `{"Other":"\udc00\ud800"}`, true, 0},
 		{"high surrogate then another escape", `{"Other":"\ud800\n"}`, true, 0},
+		{"a field given twice: the last counts", `{"AccessToken":{"k":{"client_id":"c","environment":"","environment":"e","secret":"s","secret":7}}}`, false, 0},
 		{"entry under the empty key", `{"AccessToken":{"":{"client_id":"c","environment":"e","secret":"s"}}}`, false, 0},
 		{"surrogate pair", `{"Other":"\ud83d\ude00 \\ud800 \u00e9"}`, false, 0},
 	}
@@ -419,6 +421,34 @@ func TestUnmarshalMSAL_keyIDSpellings(t *testing.T) {
 		}
 		if !bytes.Contains(out, []byte(`"key_id":"python"`)) || !bytes.Contains(out, []byte(`"keyid":"go"`)) {
 			t.Errorf("written back as %s", out)
+		}
+	}
+}
+
+func TestLastOfEach(t *testing.T) {
+	kv := func(names ...string) []rawKV {
+		var out []rawKV
+		for i, n := range names {
+			out = append(out, rawKV{n, json.RawMessage(fmt.Sprint(i))})
+		}
+		return out
+	}
+	many := make([]string, 40)
+	for i := range many {
+		many[i] = fmt.Sprint("f", i%20)
+	}
+	for _, tt := range []struct {
+		in   []rawKV
+		want []rawKV
+	}{
+		{nil, nil},
+		{kv("a", "b"), kv("a", "b")},
+		{kv("a", "a"), []rawKV{{"a", json.RawMessage("1")}}},
+		{kv("a", "b", "a", "c", "b"), []rawKV{{"a", json.RawMessage("2")}, {"c", json.RawMessage("3")}, {"b", json.RawMessage("4")}}},
+		{kv(many...), kv(many...)[20:]},
+	} {
+		if got := lastOfEach(tt.in); !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+			t.Errorf("lastOfEach(%v) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }
