@@ -175,3 +175,34 @@ func BenchmarkStoreResponse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWriteThroughLargeDocument writes a token into a stored partition
+// that holds 5,000 access tokens of other apps and a 1 MiB unknown section
+// (2.3 MB): the whole document is decoded, checked and written back.
+func BenchmarkWriteThroughLargeDocument(b *testing.B) {
+	doc := largeDoc(5000, 1<<20)
+	ctx := context.Background()
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		mem := NewMemoryStore()
+		if err := mem.Update(ctx, storedUser, func([]byte) ([]byte, error) { return doc, nil }); err != nil {
+			b.Fatal(err)
+		}
+		if err := New(WithStore(mem)).StoreResponse(ctx, bearerWrite(), t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeDocument decodes the same 2.3 MB document.
+func BenchmarkDecodeDocument(b *testing.B) {
+	doc := largeDoc(5000, 1<<20)
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeDocument(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

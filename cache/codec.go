@@ -55,7 +55,9 @@ func (c *Cache) MarshalMSAL() ([]byte, error) {
 // JSON in data, as MSAL's Unmarshal does (it does not merge). It reads what
 // every MSAL writes: timestamps as strings or numbers, other languages' key
 // formats, "IDToken" and "IdToken", v1.0 mixed-case keys (of two keys equal
-// once lower-cased, the lower-case one wins). Entries are indexed by their
+// once lower-cased, the lower-case one wins), MSAL Node's camelCase
+// userAssertionHash; and what tools around them leave: a leading UTF-8 BOM,
+// a section that is null or an empty array. Entries are indexed by their
 // fields, not their keys. Entries too incomplete to use (no secret, no
 // client ID, not an object), unknown fields and unknown sections are kept
 // for [Cache.MarshalMSAL].
@@ -66,8 +68,9 @@ func (c *Cache) MarshalMSAL() ([]byte, error) {
 // cache may, some partitions are evicted. Nothing is written to the
 // [Store]; the partitions read are still read through from it on a miss.
 //
-// On error (input that is not a JSON object, or a known section that is
-// not an object; see [ErrMalformed]) the cache is left unchanged.
+// On error (input that is not one JSON object, a known section that is
+// neither an object, null nor an empty array, text that is not UTF-8; see
+// [ErrMalformed]) the cache is left unchanged.
 func (c *Cache) UnmarshalMSAL(data []byte) error {
 	d, err := decodeDocument(data)
 	if err != nil {

@@ -60,7 +60,10 @@
 // [Cache.RemoveAppTokens] update the stored partition with Store.Update,
 // merging into what other processes stored. A failing store is logged
 // (see [WithLogger]) and survived: memory keeps serving, and
-// StoreResponse still succeeds.
+// StoreResponse still succeeds. A stored document that does not decode is
+// never overwritten: it stays as it is, the failure (wrapping
+// [ErrMalformed]) is logged, and returned by the calls that return store
+// failures.
 //
 // # MSAL JSON
 //

@@ -2,7 +2,9 @@ package cache_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/bearerhttp/bearer/cache"
@@ -110,4 +112,34 @@ func ExampleCache_UnmarshalMSAL() {
 	// Output:
 	// true
 	// {"AccessToken":{"-login.windows.net-accesstoken-app-contoso-s1 s2":{"cached_at":"1700000000","client_id":"app","credential_type":"AccessToken","environment":"login.windows.net","expires_on":"1700003600","realm":"contoso","secret":"at","target":"s1 s2"}},"RefreshToken":{},"IdToken":{},"Account":{},"AppMetadata":{},"SomethingNew":{"kept":true}}
+}
+
+// A stored document the cache cannot decode (here, cut short) may hold
+// what other apps stored: the cache never writes over it. The token is
+// cached in memory regardless, the store failure is logged, and the calls
+// that return store failures say why.
+func ExampleErrMalformed() {
+	ctx := context.Background()
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	store := cache.NewMemoryStore()
+	_ = store.Update(ctx, "uid.utid", func([]byte) ([]byte, error) {
+		return []byte(`{"RefreshToken": {"uid.utid-login.windows.net-refreshtoken-other_app--": {`), nil
+	})
+	c := cache.New(cache.WithStore(store), cache.WithLogger(slog.New(slog.DiscardHandler)))
+
+	err := c.StoreResponse(ctx, cache.Response{
+		Environment: "login.microsoftonline.com", Realm: "contoso", ClientID: "my_app", HomeAccountID: "uid.utid",
+		Scopes: []string{"User.Read"}, AccessToken: "eyJ0eXAiOiJKV1Qi...", ExpiresOn: now.Add(time.Hour),
+	}, now)
+	fmt.Println(err) // the token is cached in memory
+
+	err = c.RemoveAccount(ctx, cache.Account{HomeAccountID: "uid.utid", Environment: "login.microsoftonline.com"}, "my_app")
+	fmt.Println(errors.Is(err, cache.ErrMalformed), errors.Is(err, cache.ErrStore))
+
+	stored, _ := store.Load(ctx, "uid.utid")
+	fmt.Printf("%s\n", stored)
+	// Output:
+	// <nil>
+	// true true
+	// {"RefreshToken": {"uid.utid-login.windows.net-refreshtoken-other_app--": {
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The sections of the MSAL unified cache JSON.
@@ -23,8 +25,11 @@ const (
 
 var knownSections = [...]string{sectionAccessToken, sectionRefreshToken, sectionIDToken, sectionAccount, sectionAppMetadata}
 
-// ErrMalformed is matched (with [errors.Is]) by the errors of
-// [Cache.UnmarshalMSAL] for input that is not an MSAL cache document.
+// ErrMalformed is matched (with [errors.Is]) by the errors for a document
+// that is not an MSAL cache document: those of [Cache.UnmarshalMSAL], and
+// the [*StoreError] of a write that found its partition's stored document
+// malformed and so left it as it was (see [Store]). A [Store] whose stored
+// data is malformed returns errors wrapping it too.
 var ErrMalformed = errors.New("cache: malformed MSAL cache JSON")
 
 // malformed wraps ErrMalformed with what was wrong. It never quotes the
@@ -118,19 +123,97 @@ func resolveCollisions(kvs []rawKV) []rawKV {
 
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
 
-// decodeDocument parses an MSAL cache document. Empty input and "null" are
-// an empty cache. Only input that is not a JSON object, or a known section
-// that is not an object, is an error: entries it cannot use are kept
-// verbatim, as are unknown sections and fields.
+func isEmptyArray(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) >= 2 && v[0] == '[' && v[len(v)-1] == ']' && len(bytes.TrimSpace(v[1:len(v)-1])) == 0
+}
+
+// utf8Text reports whether JSON text that decodes holds only UTF-8 and no
+// \u escape of a lone UTF-16 surrogate. A backslash can only be inside a
+// string of such text, so the escapes are found without tracking strings.
+func utf8Text(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if i+1 < len(b) && b[i+1] != 'u' {
+			i++ // \" \\ \/ \b \f \n \r \t
+			continue
+		}
+		r := hex4(b, i+2)
+		i += 5
+		switch {
+		case 0xD800 <= r && r < 0xDC00:
+			if i+6 < len(b) && b[i+1] == '\\' && b[i+2] == 'u' {
+				if lo := hex4(b, i+3); 0xDC00 <= lo && lo < 0xE000 {
+					i += 6
+					continue
+				}
+			}
+			return false
+		case 0xDC00 <= r && r < 0xE000:
+			return false
+		}
+	}
+	return true
+}
+
+// hex4 reads the four hex digits at b[i:], or returns -1.
+func hex4(b []byte, i int) rune {
+	if i+4 > len(b) {
+		return -1
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return r
+}
+
+// utf8BOM is the byte order mark Windows tools put before UTF-8 text:
+// PowerShell 5.1's Out-File -Encoding utf8, .NET's File.WriteAllText with
+// Encoding.UTF8, Python's "utf-8-sig", Notepad before 2019.
+var utf8BOM = []byte("\xEF\xBB\xBF")
+
+// decodeDocument parses an MSAL cache document as MSAL libraries and the
+// tools around them leave it: a leading UTF-8 BOM is skipped; empty input
+// and "null" are an empty cache; a known section that is null or an empty
+// array (which MSAL Node and MSAL.NET's Newtonsoft reader take for an
+// empty section) is an empty section. Entries it cannot use are kept
+// verbatim, as are unknown sections and fields. Of a member name given
+// twice, the last one counts, as in encoding/json, Python's json module
+// and JavaScript's JSON.parse.
+//
+// Anything else is an error wrapping [ErrMalformed], and no write may
+// replace such a document: input that is not one JSON object, a known
+// section that is neither an object nor one of the above, and text that
+// is not UTF-8 (invalid bytes, a lone UTF-16 surrogate escape: Go's
+// decoder would read either as U+FFFD, so writing the document back would
+// change what it holds).
 func decodeDocument(data []byte) (*document, error) {
 	d := &document{}
-	trimmed := bytes.TrimSpace(data)
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(data, utf8BOM))
 	if len(trimmed) == 0 || string(trimmed) == "null" {
 		return d, nil
 	}
 	top, err := decodeObject(trimmed)
 	if err != nil {
 		return nil, err
+	}
+	if !utf8Text(trimmed) {
+		return nil, malformed("not UTF-8 text")
 	}
 	sections := make(map[string]json.RawMessage, len(knownSections))
 	for _, kv := range top {
@@ -142,7 +225,7 @@ func decodeDocument(data []byte) (*document, error) {
 	}
 	for _, name := range knownSections {
 		val, ok := sections[name]
-		if !ok || isNull(val) {
+		if !ok || isNull(val) || isEmptyArray(val) {
 			continue
 		}
 		entries, err := decodeObject(val)
@@ -150,7 +233,10 @@ func decodeDocument(data []byte) (*document, error) {
 			return nil, fmt.Errorf("section %s: %w", name, err)
 		}
 		for _, kv := range resolveCollisions(entries) {
-			if !d.addEntry(name, kv) {
+			// No MSAL writes an entry under the empty key, and "" is how
+			// a keyed entry says this package made it: such an entry is
+			// kept verbatim, never used.
+			if kv.key == "" || !d.addEntry(name, kv) {
 				if d.opaque == nil {
 					d.opaque = make(map[string][]rawKV)
 				}
@@ -159,6 +245,42 @@ func decodeDocument(data []byte) (*document, error) {
 		}
 	}
 	return d, nil
+}
+
+// lastOfEach drops the members whose name comes again later: of a name
+// given twice, the last one counts.
+func lastOfEach(kvs []rawKV) []rawKV {
+	later := func(i int) bool { // kvs[i].key comes again after i
+		for _, kv := range kvs[i+1:] {
+			if kv.key == kvs[i].key {
+				return true
+			}
+		}
+		return false
+	}
+	if len(kvs) > 16 { // an entry has about a dozen fields; this one has more
+		last := make(map[string]int, len(kvs))
+		for i, kv := range kvs {
+			last[kv.key] = i
+		}
+		later = func(i int) bool { return last[kvs[i].key] != i }
+	}
+	var out []rawKV
+	for i := range kvs {
+		if later(i) {
+			if out == nil {
+				out = append(kvs[:0:0], kvs[:i]...)
+			}
+			continue
+		}
+		if out != nil {
+			out = append(out, kvs[i])
+		}
+	}
+	if out == nil {
+		return kvs
+	}
+	return out
 }
 
 func isKnownSection(name string) bool {
@@ -187,11 +309,14 @@ func (d *document) addEntry(section string, kv rawKV) bool {
 	if err != nil {
 		return false
 	}
+	fields = lastOfEach(fields)
 	f := fieldReader{}
 	switch section {
 	case sectionAccessToken:
 		var t AccessToken
-		for _, m := range fields {
+		var keyID, keyid *rawKV
+		var nodeHash json.RawMessage
+		for i, m := range fields {
 			switch m.key {
 			case "home_account_id":
 				f.str(m, &t.HomeAccountID)
@@ -217,17 +342,28 @@ func (d *document) addEntry(section string, kv rawKV) bool {
 				f.unix(m, &t.RefreshOn)
 			case "token_type":
 				f.str(m, &t.TokenType)
-			case "key_id", "keyid":
-				// MSAL Python writes key_id, MSAL Go keyid.
-				if t.KeyID != "" {
-					f.extra(m)
-					continue
-				}
-				f.str(m, &t.KeyID)
+			case "key_id":
+				keyID = &fields[i]
+			case "keyid":
+				keyid = &fields[i]
 			case "user_assertion_hash":
 				f.str(m, &t.UserAssertionHash)
+			case "userAssertionHash":
+				// MSAL Node's spelling. Kept as it is, so MSAL Node still
+				// finds its on-behalf-of tokens after a write.
+				nodeHash = m.val
+				f.extra(m)
 			default:
 				f.extra(m)
+			}
+		}
+		f.keyID(&t.KeyID, keyID, keyid)
+		if t.UserAssertionHash == "" && nodeHash != nil {
+			// Read, an on-behalf-of token of MSAL Node's stays with the
+			// user's assertion instead of passing for an app token.
+			var s string
+			if json.Unmarshal(nodeHash, &s) == nil {
+				t.UserAssertionHash = s
 			}
 		}
 		if t.Secret == "" || t.ClientID == "" || t.Environment == "" {
@@ -366,6 +502,23 @@ func (f *fieldReader) extra(m rawKV) {
 		f.extras = make(map[string]json.RawMessage)
 	}
 	f.extras[m.key] = m.val
+}
+
+// keyID reads a proof-of-possession key ID, which MSAL Python writes as
+// key_id and MSAL Go as keyid (this package writes both). key_id wins
+// whatever the order of the two; a keyid that differs, or a member that is
+// not a string, is kept verbatim.
+func (f *fieldReader) keyID(dst *string, keyID, keyid *rawKV) {
+	var a, b string
+	if keyID != nil {
+		f.str(*keyID, &a)
+	}
+	if keyid != nil {
+		if f.str(*keyid, &b); b != "" && a != "" && a != b {
+			f.extra(*keyid)
+		}
+	}
+	*dst = cmp.Or(a, b)
 }
 
 func (f *fieldReader) str(m rawKV, dst *string) {
@@ -543,9 +696,14 @@ func (t atWriter) encode() ([]byte, error) {
 	f.unix("extended_expires_on", t.ExtendedExpiresOn)
 	f.unix("refresh_on", t.RefreshOn)
 	f.str("token_type", t.TokenType)
-	// MSAL Python reads key_id, MSAL Go keyid: write both.
-	f.str("key_id", t.KeyID)
-	f.str("keyid", t.KeyID)
+	// MSAL Python reads key_id, MSAL Go keyid: write both, except where
+	// the entry was read with a value of its own there (see keyID).
+	if _, kept := t.Extra["key_id"]; !kept {
+		f.str("key_id", t.KeyID)
+	}
+	if _, kept := t.Extra["keyid"]; !kept {
+		f.str("keyid", t.KeyID)
+	}
 	f.str("user_assertion_hash", t.UserAssertionHash)
 	return f.encode(t.Extra)
 }

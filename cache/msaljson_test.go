@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -221,6 +222,19 @@ func TestUnmarshalMSAL_broken(t *testing.T) {
 		{"timestamp negative", `{"AccessToken":{"k":{"client_id":"c","environment":"e","secret":"s","expires_on":"-5"}}}`, false, 1},
 		{"timestamp huge", `{"AccessToken":{"k":{"client_id":"c","environment":"e","secret":"s","expires_on":"99999999999999999999"}}}`, false, 1},
 		{"unknown section of any type", `{"Other":[1,{"a":null}],"AccessToken":{}}`, false, 0},
+		{"UTF-8 BOM", "\xEF\xBB\xBF{\"AccessToken\":{\"k\":{\"client_id\":\"c\",\"environment\":\"e\",\"secret\":\"s\"}}}", false, 1},
+		{"UTF-8 BOM twice", "\xEF\xBB\xBF\xEF\xBB\xBF{}", true, 0},
+		{"UTF-16 BOM", "\xFE\xFF\x00{\x00}", true, 0},
+		{"empty arrays as sections", `{"AccessToken":[],"RefreshToken":[ ],"IdToken":[` + "\n" + `],"Account":[],"AppMetadata":[]}`, false, 0},
+		{"invalid UTF-8", "{\"Other\":\"\xff\"}", true, 0},
+		{"invalid UTF-8 in a name", "{\"\xc3\":1}", true, 0},
+		{"lone high surrogate", `{"Other":"\ud800"}`, true, 0},
+		{"lone low surrogate", `{"Other":"\udc00"}`, true, 0},
+		{"surrogates in the wrong order", `{"Other":"\udc00\ud800"}`, true, 0},
+		{"high surrogate then another escape", `{"Other":"\ud800\n"}`, true, 0},
+		{"a field given twice: the last counts", `{"AccessToken":{"k":{"client_id":"c","environment":"","environment":"e","secret":"s","secret":7}}}`, false, 0},
+		{"entry under the empty key", `{"AccessToken":{"":{"client_id":"c","environment":"e","secret":"s"}}}`, false, 0},
+		{"surrogate pair", `{"Other":"\ud83d\ude00 \\ud800 \u00e9"}`, false, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -251,9 +265,9 @@ func TestUnmarshalMSAL_broken(t *testing.T) {
 			}
 			if strings.TrimSpace(tt.in) != "" && tt.in != "null" {
 				got := parseJSON(t, out).(map[string]any)
-				for k, v := range parseJSON(t, []byte(tt.in)).(map[string]any) {
-					if v == nil {
-						continue
+				for k, v := range parseJSON(t, bytes.TrimPrefix([]byte(tt.in), []byte("\xEF\xBB\xBF"))).(map[string]any) {
+					if v == nil || reflect.DeepEqual(v, []any{}) {
+						continue // an empty section
 					}
 					if !reflect.DeepEqual(got[k], v) {
 						t.Errorf("section %s = %v, want %v", k, got[k], v)
@@ -346,5 +360,95 @@ func TestUnmarshalMSAL_entryDetails(t *testing.T) {
 	}
 	if _, ok := doc["RefreshToken"].(map[string]any)["foci"].(map[string]any)["last_modification_time"]; !ok {
 		t.Error("an unknown refresh token field was lost")
+	}
+}
+
+// TestUnmarshalMSAL_nodeOnBehalfOfToken: MSAL Node writes the assertion
+// hash of an on-behalf-of token as userAssertionHash, and no home account.
+// Read, the token stays with the user's assertion: it must never pass for
+// the app's own token (client credentials) of the same scope. Written
+// back, MSAL Node's field is still there.
+func TestUnmarshalMSAL_nodeOnBehalfOfToken(t *testing.T) {
+	ctx := context.Background()
+	in := `{"AccessToken":{"-login.microsoftonline.com-accesstoken-c-t-api://x/.default--":{
+	  "home_account_id":"","environment":"login.microsoftonline.com","credential_type":"AccessToken","client_id":"c",
+	  "secret":"user-delegated","realm":"t","target":"api://x/.default","cached_at":"1000","expires_on":"5000",
+	  "token_type":"Bearer","userAssertionHash":"bm9kZS1oYXNo"}}}`
+	c := New()
+	if err := c.UnmarshalMSAL([]byte(in)); err != nil {
+		t.Fatal(err)
+	}
+	app := AccessTokenQuery{Environment: "login.microsoftonline.com", Realm: "t", ClientID: "c", Scopes: []string{"api://x/.default"}}
+	if at, ok := c.AccessToken(ctx, app, fixtureTime); ok {
+		t.Fatalf("a user's on-behalf-of token served as the app's own: %q", at.Secret)
+	}
+	obo := app
+	obo.UserAssertionHash = "bm9kZS1oYXNo"
+	if at, ok := c.AccessToken(ctx, obo, fixtureTime); !ok || at.Secret != "user-delegated" {
+		t.Errorf("on-behalf-of lookup = %q, %v", at.Secret, ok)
+	}
+	out, err := c.MarshalMSAL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"userAssertionHash":"bm9kZS1oYXNo"`, `"user_assertion_hash":"bm9kZS1oYXNo"`} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("written without %s: %s", want, out)
+		}
+	}
+}
+
+// TestUnmarshalMSAL_keyIDSpellings: MSAL Python reads key_id, MSAL Go
+// keyid. When a document holds both and they differ, key_id is the key
+// (whatever the order), and both are written back as they were.
+func TestUnmarshalMSAL_keyIDSpellings(t *testing.T) {
+	ctx := context.Background()
+	for _, in := range []string{
+		`{"AccessToken":{"k":{"secret":"s","client_id":"c","environment":"e","realm":"t","target":"s1","token_type":"pop","keyid":"go","key_id":"python","expires_on":"5000"}}}`,
+		`{"AccessToken":{"k":{"secret":"s","client_id":"c","environment":"e","realm":"t","target":"s1","token_type":"pop","key_id":"python","keyid":"go","expires_on":"5000"}}}`,
+	} {
+		c := New()
+		if err := c.UnmarshalMSAL([]byte(in)); err != nil {
+			t.Fatal(err)
+		}
+		q := AccessTokenQuery{Environment: "e", Realm: "t", ClientID: "c", Scopes: []string{"s1"}, TokenType: "pop", KeyID: "python"}
+		if _, ok := c.AccessToken(ctx, q, fixtureTime); !ok {
+			t.Errorf("%s: not found by key_id", in)
+		}
+		out, err := c.MarshalMSAL()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(out, []byte(`"key_id":"python"`)) || !bytes.Contains(out, []byte(`"keyid":"go"`)) {
+			t.Errorf("written back as %s", out)
+		}
+	}
+}
+
+func TestLastOfEach(t *testing.T) {
+	kv := func(names ...string) []rawKV {
+		var out []rawKV
+		for i, n := range names {
+			out = append(out, rawKV{n, json.RawMessage(fmt.Sprint(i))})
+		}
+		return out
+	}
+	many := make([]string, 40)
+	for i := range many {
+		many[i] = fmt.Sprint("f", i%20)
+	}
+	for _, tt := range []struct {
+		in   []rawKV
+		want []rawKV
+	}{
+		{nil, nil},
+		{kv("a", "b"), kv("a", "b")},
+		{kv("a", "a"), []rawKV{{"a", json.RawMessage("1")}}},
+		{kv("a", "b", "a", "c", "b"), []rawKV{{"a", json.RawMessage("2")}, {"c", json.RawMessage("3")}, {"b", json.RawMessage("4")}}},
+		{kv(many...), kv(many...)[20:]},
+	} {
+		if got := lastOfEach(tt.in); !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+			t.Errorf("lastOfEach(%v) = %v, want %v", tt.in, got, tt.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -36,15 +37,25 @@ func (c *Cache) readThrough(ctx context.Context, pid partID, ph uint64, si int, 
 			m := c.traffic[si].startLoad(pid)
 			s.mu.Unlock()
 			data, err := c.store.Load(lctx, name)
-			if err != nil {
+			var d *document
+			if err == nil {
+				d, err = decodeDocument(data)
+			}
+			if err != nil && !errors.Is(err, ErrMalformed) {
 				s.mu.Lock()
 				c.traffic[si].endLoad(pid)
 				s.mu.Unlock()
 				c.logStoreError(ctx, &StoreError{Op: "load", Err: err}, pid.kind)
 				return nil, err
 			}
-			d, err := decodeDocument(data)
 			if err != nil {
+				// A stored document that does not decode (or that the
+				// store found malformed) is read as empty: the partition
+				// counts as read, so lookups that miss do not read and
+				// report it again and again, and memory serves what it
+				// holds. Writes leave the document as it is (see
+				// writeThrough). The choice: a document repaired by hand
+				// is seen once the partition leaves memory, not sooner.
 				c.logStoreError(ctx, &StoreError{Op: "load", Err: err}, pid.kind)
 				d = &document{}
 			}
@@ -251,8 +262,12 @@ func (c *Cache) mergeLoaded(pid partID, ph uint64, si int, d *document, now time
 
 // writeThrough applies edit to partition pid's stored document. A store
 // failure is logged and returned as a *StoreError. A stored document that
-// cannot be read is replaced. The caller changed memory, in shard si,
-// with c.traffic[si].startWrite(pid) under the same lock.
+// does not decode is never replaced: it may hold what other apps and
+// other MSAL libraries stored (their refresh tokens), so the Update fails
+// with an error wrapping ErrMalformed and stores nothing. What decodes is
+// written back with everything it held; a leading BOM is dropped (MSAL
+// Python cannot read one). The caller changed memory, in shard si, with
+// c.traffic[si].startWrite(pid) under the same lock.
 func (c *Cache) writeThrough(ctx context.Context, pid partID, si int, edit func(d *document)) error {
 	if c.store == nil {
 		return nil
@@ -261,7 +276,7 @@ func (c *Cache) writeThrough(ctx context.Context, pid partID, si int, edit func(
 	err := c.store.Update(ctx, partitionName(pid), func(old []byte) ([]byte, error) {
 		d, err := decodeDocument(old)
 		if err != nil {
-			d = &document{}
+			return nil, err
 		}
 		edit(d)
 		return d.encode()
@@ -275,7 +290,11 @@ func (c *Cache) writeThrough(ctx context.Context, pid partID, si int, edit func(
 }
 
 func (c *Cache) logStoreError(ctx context.Context, err *StoreError, kind partKind) {
-	c.log.LogAttrs(ctx, slog.LevelWarn, "cache: store failed; serving from memory",
+	msg := "cache: store failed; serving from memory"
+	if errors.Is(err, ErrMalformed) {
+		msg = "cache: stored document does not decode; left as it is, serving from memory"
+	}
+	c.log.LogAttrs(ctx, slog.LevelWarn, msg,
 		slog.String("op", err.Op),
 		slog.String("partition_kind", kind.String()),
 		slog.String("error", err.Err.Error()))

@@ -9,6 +9,14 @@ import (
 // [AssertionHash], [UserPartition]): each partition is one MSAL cache JSON
 // document holding that identity's entries and the app metadata.
 //
+// The cache never overwrites a stored document that does not decode (it
+// may hold what other apps and other MSAL libraries stored): its Update
+// function fails with an error wrapping [ErrMalformed], so Update stores
+// nothing. A Store that finds its own stored data malformed (a file store
+// splitting one file into partitions) leaves it as it is and returns an
+// error wrapping ErrMalformed from Load and Update; the cache then reads
+// the partition as empty, logs it, and serves from memory.
+//
 // Implementations must be safe for concurrent use.
 type Store interface {
 	// Load returns the partition's document, or nil, nil when nothing is

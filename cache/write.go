@@ -158,10 +158,12 @@ func (r *Response) entries(now time.Time) (change, partID) {
 // recorded as the access token's cached_at (lifetime = ExpiresOn - now).
 //
 // With a [Store], the partition's stored document is then updated with the
-// same changes (Store.Update), keeping what other writers stored. A store
-// failure is logged, never returned: the token is cached in memory and
-// the caller's acquisition succeeds. StoreResponse returns an error only
-// for a response lacking ClientID or Environment ([ErrInvalidResponse]).
+// same changes (Store.Update), keeping what other writers stored. A stored
+// document that does not decode is left as it is, byte for byte (the
+// failure wraps [ErrMalformed]). A store failure is logged, never
+// returned: the token is cached in memory and the caller's acquisition
+// succeeds. StoreResponse returns an error only for a response lacking
+// ClientID or Environment ([ErrInvalidResponse]).
 func (c *Cache) StoreResponse(ctx context.Context, r Response, now time.Time) error {
 	if r.ClientID == "" {
 		return fmt.Errorf("%w: no client ID", ErrInvalidResponse)
