@@ -38,7 +38,13 @@
 // Entra paths, RFC 6749 error bodies, secrets with HTTP Basic only, client
 // assertions in RS256 or ES256/384/512). A stand-in of the Azure instance
 // metadata service serves the region ([WithRegion], [Server.SetRegion]) and
-// managed identity tokens ([Server.AddManagedIdentity]).
+// managed identity tokens ([Server.AddManagedIdentity]), and every other
+// managed identity source MSAL knows has a stand-in too: App Service,
+// Azure Arc (its key file challenge), Cloud Shell, Service Fabric (over
+// TLS, pinned by thumbprint) and Azure Machine Learning, each with its
+// request shape, secret header and error shape
+// ([Server.ManagedIdentityEnv] gives the environment that leads a client
+// to each).
 //
 // # Grants
 //

@@ -30,6 +30,9 @@ type Fault struct {
 	Status int
 	// RetryAfter, when not empty, is sent as the Retry-After header.
 	RetryAfter string
+	// Header holds more response headers, such as a WWW-Authenticate
+	// challenge.
+	Header http.Header
 	// Body, when not empty, is sent as it is (for example malformed JSON),
 	// with Content-Type application/json.
 	Body string
@@ -60,6 +63,7 @@ func (s *Server) InjectFaults(n int, f Fault) {
 		f.Endpoint = EndpointToken
 	}
 	f.ErrorCodes = append([]int(nil), f.ErrorCodes...)
+	f.Header = f.Header.Clone()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &faultEntry{n: n, f: f})
@@ -115,6 +119,11 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, rt routed, f
 	}
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	for k, vs := range f.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
 	}
 	if f.Body != "" {
 		status := f.Status

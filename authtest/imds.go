@@ -1,9 +1,9 @@
 package authtest
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 )
 
@@ -80,8 +80,10 @@ func (s *Server) serveRegion(w http.ResponseWriter, r *http.Request) {
 // (GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=...)
 // for the system-assigned identity, or the user-assigned one named by
 // client_id, object_id or msi_res_id (mi_res_id). Tokens are app-only,
-// carry every role of the resource's API, and live 24 hours; the response
-// fields are strings, as IMDS sends them.
+// carry every role of the resource's API, and live 24 hours (see
+// [WithManagedIdentityLifetime]); the response fields are strings, as
+// IMDS sends them. IMDS keeps a token and answers it again until half its
+// lifetime has passed (see managedidentity.go).
 func (s *Server) serveManagedIdentity(w http.ResponseWriter, r *http.Request) {
 	q, ok := s.imdsQuery(w, r, "Required query variable 'api-version' is missing")
 	if !ok {
@@ -92,56 +94,28 @@ func (s *Server) serveManagedIdentity(w http.ResponseWriter, r *http.Request) {
 		s.imdsFail(w, r, http.StatusBadRequest, "resource missing", "invalid_request", "Required query variable 'resource' is missing")
 		return
 	}
-	// A user-assigned identity is named by one of these parameters.
-	byClientID, byObjectID := q.Get("client_id"), q.Get("object_id")
-	byResID, byMIResID := q.Get("msi_res_id"), q.Get("mi_res_id")
-	is := func(want, have string) bool { return want != "" && strings.EqualFold(have, want) }
-	clientID, objectID := "", ""
-	resourceID := ""
+	param, value := selector(q, "client_id", "object_id", "msi_res_id", "mi_res_id")
+	req := miRequest{source: IMDS, resource: resource, selParam: param, selValue: value}
 	s.mu.Lock()
-	switch {
-	case byClientID != "" || byObjectID != "" || byResID != "" || byMIResID != "":
-		for _, m := range s.identities {
-			if is(byClientID, m.ClientID) || is(byObjectID, m.ObjectID) || is(byResID, m.ResourceID) || is(byMIResID, m.ResourceID) {
-				clientID, objectID, resourceID = m.ClientID, m.ObjectID, m.ResourceID
-			}
-		}
-	default:
-		clientID, objectID = SystemAssignedClientID, derivedGUID("mi", SystemAssignedClientID)
-		resourceID = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/authtest/providers/Microsoft.Compute/virtualMachines/authtest"
-	}
-	api := s.apiLocked(strings.TrimSuffix(resource, "/.default"))
+	id, found := s.findIdentityLocked(req)
 	s.mu.Unlock()
-	if clientID == "" {
+	if !found {
 		s.imdsFail(w, r, http.StatusBadRequest, "identity not found", "invalid_request", "Identity not found")
 		return
 	}
-	if api == nil {
+	t, err := s.issueMI(id, req)
+	if errors.Is(err, errUnknownResource) {
 		s.imdsFail(w, r, http.StatusBadRequest, "unknown resource", "invalid_resource", "AADSTS500011: The resource principal named "+resource+" was not found in the tenant named "+DefaultTenant+".")
 		return
 	}
-	now := s.Now()
-	lifetime := s.cfg.managedLifetime
-	tok, err := s.mintAccessToken(tokenSpec{
-		aud: api.Audience, issuer: s.Issuer(DefaultTenant), tid: DefaultTenant, clientID: clientID,
-		azpacr: "2", appOID: objectID, roles: api.Roles, iat: now, lifetime: lifetime,
-		extra: map[string]any{"xms_mirid": resourceID},
-	})
 	if err != nil {
 		imdsError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
-	secs := strconv.FormatInt(int64(lifetime.Seconds()), 10)
-	writeJSON(w, http.StatusOK, map[string]string{
-		"access_token":   tok,
-		"client_id":      clientID,
-		"expires_in":     secs,
-		"expires_on":     strconv.FormatInt(now.Add(lifetime).Unix(), 10),
-		"ext_expires_in": secs,
-		"not_before":     strconv.FormatInt(now.Unix(), 10),
-		"resource":       resource,
-		"token_type":     "Bearer",
-	})
+	m := s.miFields(t, resource)
+	m["client_id"] = id.clientID
+	m["ext_expires_in"] = m["expires_in"]
+	writeJSON(w, http.StatusOK, m)
 }
 
 // SystemAssignedClientID is the client ID of the system-assigned managed

@@ -24,6 +24,10 @@ type config struct {
 	deviceLifetime  time.Duration
 	managedLifetime time.Duration
 	requestLimit    int
+
+	managedRefreshIn time.Duration
+	arcKeyDir        string
+	legacyArc        bool
 }
 
 func defaultConfig() config {
@@ -100,3 +104,32 @@ func WithRequestLimit(n int) Option { return func(c *config) { c.requestLimit = 
 // WithoutDefaultAPIs leaves out the built-in Microsoft Graph API
 // registration (see [GraphAppID]).
 func WithoutDefaultAPIs() Option { return func(c *config) { c.noDefaultAPIs = true } }
+
+// WithManagedIdentityLifetime sets the lifetime of the tokens every
+// managed identity stand-in issues (default 24 hours, as IMDS issues
+// them).
+func WithManagedIdentityLifetime(d time.Duration) Option {
+	return func(c *config) { c.managedLifetime = d }
+}
+
+// WithManagedIdentityRefreshIn makes the managed identity stand-ins send
+// refresh_in (d, in seconds) with their tokens and issue a new token once
+// d has passed; without it they send none and keep a token for half its
+// lifetime.
+func WithManagedIdentityRefreshIn(d time.Duration) Option {
+	return func(c *config) { c.managedRefreshIn = d }
+}
+
+// WithAzureArcKeyDirectory sets the directory where the Azure Arc
+// stand-in writes the key files its challenges name (the agent's
+// /var/opt/azcmagent/tokens). By default it is a temporary directory of
+// the server's own (see [Server.AzureArcKeyDirectory]).
+func WithAzureArcKeyDirectory(dir string) Option {
+	return func(c *config) { c.arcKeyDir = dir }
+}
+
+// WithLegacyAzureArcAgent makes the Azure Arc stand-in behave as an agent
+// that knows no user-assigned identity: it ignores client_id, object_id
+// and msi_res_id and answers for the system-assigned identity, echoing
+// that identity's client ID.
+func WithLegacyAzureArcAgent() Option { return func(c *config) { c.legacyArc = true } }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -62,6 +63,13 @@ type Server struct {
 	consents      map[string]bool // client|user oid, or client|tid for admin consent
 	session       string          // username signed in to the "browser"
 	region        string
+
+	// Managed identity stand-ins (managedidentity.go).
+	identityHeader string
+	miTokens       map[string]*miToken // the tokens each source keeps
+	arcKeyDir      string
+	ownArcDir      bool     // arcKeyDir was made by the server: Close removes it
+	arcKeys        []string // the contents of the key files written
 }
 
 // NewServer starts a plain HTTP server on a random port of 127.0.0.1.
@@ -133,6 +141,10 @@ func start(tb testing.TB, useTLS bool, opts []Option) (*Server, error) {
 		acrRules:      map[string]acrRule{},
 		consents:      map[string]bool{},
 		region:        cfg.region,
+
+		identityHeader: newIdentityHeader(),
+		miTokens:       map[string]*miToken{},
+		arcKeyDir:      cfg.arcKeyDir,
 	}
 	s.clock.base = cfg.clock
 	switch {
@@ -239,6 +251,12 @@ func (s *Server) Close() {
 		s.active.Wait()
 		s.conns.wait()
 		s.transport.CloseIdleConnections()
+		s.mu.Lock()
+		dir, own := s.arcKeyDir, s.ownArcDir
+		s.mu.Unlock()
+		if own {
+			_ = os.RemoveAll(dir)
+		}
 	})
 }
 
@@ -369,6 +387,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveRegion(sw, r)
 	case EndpointManagedIdentity:
 		s.serveManagedIdentity(sw, r)
+	case EndpointAppService:
+		s.serveAppService(sw, r)
+	case EndpointAzureArc:
+		s.serveAzureArc(sw, r)
+	case EndpointCloudShell:
+		s.serveCloudShell(sw, r)
+	case EndpointServiceFabric:
+		s.serveServiceFabric(sw, r)
+	case EndpointAzureML:
+		s.serveAzureML(sw, r)
 	case EndpointResource:
 		s.resource.ServeHTTP(sw, r)
 	}
@@ -411,6 +439,11 @@ const (
 	EndpointDeviceLogin         = "devicelogin"          // /devicelogin, the page where a user enters a device code
 	EndpointRegion              = "region"               // /metadata/instance/compute/location (IMDS)
 	EndpointManagedIdentity     = "managed-identity"     // /metadata/identity/oauth2/token (IMDS)
+	EndpointAppService          = "app-service"          // /msi/token (App Service and Functions managed identity)
+	EndpointAzureArc            = "azure-arc"            // /arc/metadata/identity/oauth2/token (Azure Arc managed identity)
+	EndpointCloudShell          = "cloud-shell"          // /cloudshell/oauth2/token (Cloud Shell managed identity)
+	EndpointServiceFabric       = "service-fabric"       // /servicefabric/metadata/identity/oauth2/token (Service Fabric)
+	EndpointAzureML             = "azure-ml"             // /azureml/msi/token (Azure Machine Learning managed identity)
 	EndpointResource            = "resource"             // /v1.0/..., /resource/...
 )
 
@@ -472,6 +505,8 @@ func route(path string) routed {
 		return routed{}
 	case "v1.0", "resource":
 		return routed{endpoint: EndpointResource}
+	case "msi", "arc", "cloudshell", "servicefabric", "azureml":
+		return routed{endpoint: managedIdentityRoute(segs, eq)}
 	case "adfs":
 		a := &authority{kind: kindADFS, base: "/adfs"}
 		rest := segs[1:]

@@ -66,6 +66,7 @@ type config struct {
 	instanceDiscoveryEndpoint string
 	regionEndpoint            string
 	retry                     RetryPolicy
+	mi                        miConfig // managed identity (managedidentity.go)
 
 	// Test seams, reached by this package's tests only.
 	requestTimeout time.Duration // a call to the authority without deadline (30 s)

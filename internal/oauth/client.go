@@ -48,6 +48,9 @@ const (
 	DefaultMaxResponseBytes = 1 << 20
 	// MaxRetries is how many times a failed attempt is retried.
 	MaxRetries = 2
+	// MaxPolicyRetries caps the retries a Request's own Retries policy
+	// may ask for.
+	MaxPolicyRetries = 10
 )
 
 var (
@@ -125,6 +128,17 @@ type Request struct {
 	// client-request-id, x-app-*), for calls that are not to an
 	// authority, such as the instance metadata service.
 	Bare bool
+	// Secrets are more values the request carries (such as a managed
+	// identity endpoint's secret header) that must never appear in an
+	// error or a log record, in any spelling; the secret form fields and
+	// the Authorization header are always treated so.
+	Secrets []string
+	// Retries, when not nil, replaces the default retry policy: it returns
+	// how many retries a call makes at most when an attempt got status (0
+	// after a connection error); 0 means the attempt is final. Nil means
+	// MaxRetries retries of connection errors and of the statuses
+	// [Retryable] lists. At most MaxPolicyRetries; NoRetry still wins.
+	Retries func(status int) int
 }
 
 // Response is an authority's answer, whatever its status.
@@ -218,13 +232,21 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	}
 	st := &call{client: c, req: req, ctx: ctx, where: redactURL(rreq.URL)}
 	st.setHeaders(rreq.Header)
+	for _, v := range req.Secrets {
+		st.extra = append(st.extra, secretSpellings(v)...)
+	}
 	st.hasBody = method == http.MethodPost || req.Form != nil
 	if st.hasBody {
 		if err := st.build(rreq.Request); err != nil {
 			return nil, err
 		}
+	} else {
+		st.secrets = longestFirst(append(secretsOf(nil, rreq.Header), st.extra...))
 	}
 	retryMax := MaxRetries
+	if req.Retries != nil {
+		retryMax = MaxPolicyRetries
+	}
 	if req.NoRetry {
 		retryMax = 0
 	}
@@ -346,6 +368,7 @@ type call struct {
 	wait      time.Duration // the wait granted for the next retry
 	stopped   time.Duration // a wait refused because of the deadline
 	secrets   []string      // secret values of the last attempt's request
+	extra     []string      // the spellings of Request.Secrets
 }
 
 // setHeaders sets the standard headers on h.
@@ -389,7 +412,7 @@ func (st *call) build(r *http.Request) error {
 		}
 	}
 	header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	st.secrets = secretsOf(form, header)
+	st.secrets = longestFirst(append(secretsOf(form, header), st.extra...))
 	body := []byte(form.Encode())
 	r.Header = header
 	r.Body = io.NopCloser(bytes.NewReader(body))

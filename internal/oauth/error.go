@@ -69,6 +69,8 @@ func (e *ResponseError) Error() string {
 	} else if e.Code != "" {
 		b.WriteString(": ")
 		code, suberror, description = e.Code, e.Suberror, e.Description
+	} else {
+		description = e.Description // a shape without an error code (App Service's)
 	}
 	WriteErrorFields(&b, code, suberror, description, e.CorrelationID, e.TraceID)
 	if e.StoppedRetry > 0 {
@@ -95,6 +97,14 @@ func WriteErrorFields(b *strings.Builder, code, suberror, description, correlati
 	if traceID != "" {
 		b.WriteString(" [trace_id " + traceID + "]")
 	}
+}
+
+// or returns a, or b when a is empty.
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func orNone(s string) string {
@@ -131,13 +141,14 @@ func ParseErrorResponse(status int, header http.Header, body []byte, secrets ...
 		e.Body = sanitize(scrub(string(body), secrets), maxEcho)
 		return e
 	}
-	str := func(k string) string {
+	strIn := func(m map[string]json.RawMessage, k string) string {
 		var s string
-		if v, ok := raw[k]; ok && json.Unmarshal(v, &s) == nil {
+		if v, ok := m[k]; ok && json.Unmarshal(v, &s) == nil {
 			return sanitize(scrub(s, secrets), maxField)
 		}
 		return ""
 	}
+	str := func(k string) string { return strIn(raw, k) }
 	e.Code = str("error")
 	e.Description = str("error_description")
 	e.ErrorURI = str("error_uri")
@@ -146,6 +157,18 @@ func ParseErrorResponse(status int, header http.Header, body []byte, secrets ...
 	e.TraceID = str("trace_id")
 	e.Timestamp = str("timestamp")
 	e.Claims = str("claims")
+	// Managed identity endpoints answer in shapes of their own: Service
+	// Fabric's (and Microsoft Graph's) {"error":{"code","message",
+	// "correlationId"}}, App Service's {"statusCode","message",
+	// "correlationId"}.
+	var nested map[string]json.RawMessage
+	if v, ok := raw["error"]; ok && e.Code == "" && json.Unmarshal(v, &nested) == nil {
+		e.Code = strIn(nested, "code")
+		e.Description = or(e.Description, strIn(nested, "message"))
+		e.CorrelationID = or(e.CorrelationID, strIn(nested, "correlationId"))
+	}
+	e.Description = or(e.Description, str("message"))
+	e.CorrelationID = or(e.CorrelationID, str("correlationId"))
 	if v, ok := raw["error_codes"]; ok {
 		var codes []json.Number
 		if json.Unmarshal(v, &codes) == nil {

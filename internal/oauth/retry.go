@@ -111,12 +111,15 @@ func (st *call) checkRetry(ctx context.Context, resp *http.Response, err error) 
 			return false, nil
 		}
 		resp = nil
-	} else if !Retryable(resp.StatusCode) {
+	} else if st.req.Retries == nil && !Retryable(resp.StatusCode) {
 		return false, nil
 	}
 	status := 0
 	if resp != nil {
 		status = resp.StatusCode
+	}
+	if st.req.Retries != nil && st.retries >= st.req.Retries(status) {
+		return false, nil
 	}
 	wait := max(st.client.backoff(st.retries+1, resp), 0)
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
