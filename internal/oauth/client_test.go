@@ -394,3 +394,48 @@ func TestBadCertificateNotRetried(t *testing.T) {
 		t.Errorf("an untrusted certificate was retried (waits %v)", sl.got())
 	}
 }
+
+// TestRequestRetriesPolicy: a Request's own Retries decides which statuses
+// are retried and how often, past the default two retries and for
+// statuses the default never retries (404 and 410 for the instance
+// metadata service).
+func TestRequestRetriesPolicy(t *testing.T) {
+	policy := func(status int) int {
+		switch status {
+		case http.StatusGone:
+			return 4
+		case http.StatusNotFound:
+			return 1
+		}
+		return 0
+	}
+	tests := []struct {
+		name     string
+		steps    []step
+		attempts int
+		status   int
+	}{
+		{"410_retried_past_the_default", []step{status(410), status(410), status(410)}, 4, 200},
+		{"410_until_the_policy_says_stop", []step{status(410), status(410), status(410), status(410), status(410)}, 5, 410},
+		{"404_once", []step{status(404), status(404)}, 2, 404},
+		{"503_not_in_the_policy", []step{status(503)}, 1, 503},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAuthority(t, tt.steps...)
+			s := &sleeps{}
+			resp, err := testClient(s).Do(context.Background(), &Request{Method: http.MethodGet, URL: a.URL + "/token", Retries: policy, Bare: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.status || resp.Attempts != tt.attempts || len(a.seen()) != tt.attempts || len(s.got()) != tt.attempts-1 {
+				t.Errorf("status %d after %d attempts (%d seen, %d waits), want %d after %d", resp.StatusCode, resp.Attempts, len(a.seen()), len(s.got()), tt.status, tt.attempts)
+			}
+		})
+	}
+	a := newAuthority(t, status(410))
+	resp, err := testClient(&sleeps{}).Do(context.Background(), &Request{Method: http.MethodGet, URL: a.URL, Retries: policy, NoRetry: true})
+	if err != nil || resp.Attempts != 1 {
+		t.Errorf("NoRetry with a policy: %v, %d attempts", err, resp.Attempts)
+	}
+}

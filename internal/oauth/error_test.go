@@ -40,6 +40,14 @@ func TestParseErrorResponse(t *testing.T) {
 		{"empty_body", 503, nil, ``, ResponseError{StatusCode: 503, NotJSON: true}},
 		{"json_array", 400, nil, `[1]`, ResponseError{StatusCode: 400, NotJSON: true, Body: "[1]"}},
 		{"broken_json", 400, nil, `{"error":`, ResponseError{StatusCode: 400, NotJSON: true, Body: `{"error":`}},
+		{"service_fabric_nested_error", 401, nil, `{"error":{"correlationId":"c-7","code":"SecretHeaderNotFound","message":"Secret is not part of the header."}}`,
+			ResponseError{StatusCode: 401, Code: "SecretHeaderNotFound", Description: "Secret is not part of the header.", CorrelationID: "c-7"}},
+		{"app_service_message", 400, nil, `{"statusCode":400,"message":"No managed identity found.","correlationId":"c-8"}`,
+			ResponseError{StatusCode: 400, Description: "No managed identity found.", CorrelationID: "c-8"}},
+		{"oauth_fields_win_over_message", 400, nil, `{"error":"invalid_request","error_description":"d","message":"m","correlation_id":"c1","correlationId":"c2"}`,
+			ResponseError{StatusCode: 400, Code: "invalid_request", Description: "d", CorrelationID: "c1"}},
+		{"nested_error_wrong_types", 500, nil, `{"error":{"code":1,"message":["x"],"correlationId":null}}`, ResponseError{StatusCode: 500}},
+		{"nested_error_not_object", 500, nil, `{"error":[{"code":"x"}]}`, ResponseError{StatusCode: 500}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +98,29 @@ func TestResponseErrorMessage(t *testing.T) {
 	e = ParseErrorResponse(502, http.Header{"Content-Type": {"text/plain"}}, []byte("upstream down"))
 	if msg := e.Error(); !strings.Contains(msg, "502") || !strings.Contains(msg, "non-JSON") || !strings.Contains(msg, "upstream down") {
 		t.Errorf("Error() = %q", msg)
+	}
+}
+
+func TestResponseErrorMessageWithoutCode(t *testing.T) {
+	e := ParseErrorResponse(400, nil, []byte(`{"statusCode":400,"message":"No managed identity found."}`))
+	if msg := e.Error(); msg != "oauth: authority answered 400 Bad Request: No managed identity found." {
+		t.Errorf("Error() = %q", msg)
+	}
+	e = ParseErrorResponse(401, nil, []byte(`{"error":{"code":"SecretHeaderNotFound","message":"no secret","correlationId":"c-7"}}`))
+	if msg := e.Error(); msg != "oauth: authority answered 401 Unauthorized: SecretHeaderNotFound: no secret [correlation_id c-7]" {
+		t.Errorf("Error() = %q", msg)
+	}
+}
+
+func TestManagedIdentityErrorShapesAreScrubbed(t *testing.T) {
+	const secret = "identity-HEADER-secret-42"
+	for _, body := range []string{
+		`{"error":{"code":"SecretMismatch","message":"got identity-HEADER-secret-42","correlationId":"identity-HEADER-secret-42"}}`,
+		`{"statusCode":401,"message":"header identity-HEADER-secret-42 is wrong"}`,
+	} {
+		e := ParseErrorResponse(401, nil, []byte(body), secretSpellings(secret)...)
+		mustNotContain(t, "error", e.Error(), secret)
+		mustNotContain(t, "correlation ID", e.CorrelationID, secret)
 	}
 }
 

@@ -55,6 +55,9 @@ func FuzzParseErrorResponse(f *testing.F) {
 	f.Add(502, "text/html", []byte("<html>bad gateway</html>"), "")
 	f.Add(429, "", []byte(`{"error":"x","error_codes":[1,"2",3.5]}`), "x")
 	f.Add(500, "", []byte("\xff\xfe\x00"), "")
+	// Managed identity endpoints' shapes: Service Fabric's, App Service's.
+	f.Add(401, "application/json", []byte(`{"error":{"correlationId":"0e3c8f4b","code":"SecretHeaderNotFound","message":"Secret is not part of the header."}}`), "0e3c8f4b")
+	f.Add(400, "application/json", []byte(`{"statusCode":400,"message":"No managed identity 0e3c8f4b found","correlationId":"c"}`), "0e3c8f4b")
 	for _, tc := range realErrors {
 		f.Add(tc.status, tc.ctype, []byte(tc.body), "0e3c8f4b")
 	}

@@ -77,3 +77,36 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestSecretsAreScrubbed: a GET's Authorization header and the
+// values of Request.Secrets (a managed identity endpoint's secret
+// header) are scrubbed from the error of an answer that echoes them.
+func TestRequestSecretsAreScrubbed(t *testing.T) {
+	const header, basic = "x-identity-SECRET-value", "arc-KEY-content-1234"
+	a := newAuthority(t, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 400, fmt.Sprintf(`{"error":"bad","error_description":"header %s, authorization %s, encoded %s"}`,
+			r.Header.Get("X-Identity-Header"), r.Header.Get("Authorization"), url.QueryEscape(r.Header.Get("X-Identity-Header"))))
+	})
+	logs := &logBuffer{}
+	c := testClient(&sleeps{})
+	c.Logger = logs.logger()
+	resp, err := c.Do(context.Background(), &Request{
+		Method:  http.MethodGet,
+		URL:     a.URL + "/msi/token",
+		Header:  http.Header{"X-Identity-Header": {header}, "Authorization": {"Basic " + basic}},
+		Secrets: []string{header},
+		Bare:    true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := resp.Error()
+	if e.Code != "bad" {
+		t.Fatalf("error %+v", e)
+	}
+	mustNotContain(t, "error", e.Error(), header, basic)
+	mustNotContain(t, "log", logs.String(), header, basic)
+	if !strings.Contains(e.Error(), "REDACTED") {
+		t.Errorf("nothing was scrubbed: %q", e.Error())
+	}
+}
