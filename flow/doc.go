@@ -14,6 +14,14 @@
 // each call with [CallOption] values (Claims, Tenant, ForceRefresh…).
 // Every AcquireToken… call returns a [Result].
 //
+// # Managed identity and the default chain
+//
+// On Azure a program needs no secret: [NewManagedIdentity] gets the host's
+// managed identity tokens (IMDS, App Service, Azure Arc, Cloud Shell,
+// Service Fabric, Azure ML), [NewWorkloadIdentity] a Kubernetes workload
+// identity's, and [NewDefault] picks the first credential configured
+// where the program runs, as azidentity's DefaultAzureCredential does.
+//
 // # Sources
 //
 // [Confidential.ClientSource] and [Confidential.OnBehalfOfSource] are
