@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -154,6 +155,9 @@ type ManagedIdentity struct {
 	miWire    *oauth.Client
 	probeIMDS bool        // NewDefault: IMDS chosen by default is probed before first use
 	imdsSeen  atomic.Bool // the instance metadata service answered a probe
+
+	scopeSlices sync.Map // resource → []string{resource} (see scopesOf)
+	scopeCount  atomic.Int64
 }
 
 // NewManagedIdentity returns a client of the program's managed identity:
@@ -352,8 +356,27 @@ func normalizeResource(resource string) (string, error) {
 func (m *ManagedIdentity) miQuery(resource string) cache.AccessTokenQuery {
 	return cache.AccessTokenQuery{
 		Environment: miEnvironment, Realm: miRealm, ClientID: m.clientID,
-		Scopes: []string{resource}, CaseInsensitiveScopes: true,
+		Scopes: m.scopesOf(resource), CaseInsensitiveScopes: true,
 	}
+}
+
+// maxScopeSlices bounds the resources whose one-scope slice is kept.
+const maxScopeSlices = 64
+
+// scopesOf returns []string{resource}, kept for the first resources asked
+// for, so that a cached token's lookup allocates nothing (the cache keeps
+// the query's scopes). The slices are never modified.
+func (m *ManagedIdentity) scopesOf(resource string) []string {
+	if v, ok := m.scopeSlices.Load(resource); ok {
+		return v.([]string)
+	}
+	s := []string{resource}
+	if m.scopeCount.Load() < maxScopeSlices {
+		if _, loaded := m.scopeSlices.LoadOrStore(resource, s); !loaded {
+			m.scopeCount.Add(1)
+		}
+	}
+	return s
 }
 
 // miKey is the flight key of resource for a call with claims and force.
@@ -371,21 +394,32 @@ func (m *ManagedIdentity) acquire(ctx context.Context, resource string, cc callC
 	if plain {
 		now := m.cfg.clock()
 		if at, ok := m.cache.AccessToken(ctx, m.miQuery(resource), now); ok {
-			m.logHit(ctx, "managed identity", []string{resource}, at)
+			if m.log.enabled(ctx) {
+				m.logHit(ctx, "managed identity", []string{resource}, at)
+			}
 			if refreshDue(at.RefreshOn, now) {
 				m.refreshMI(ctx, resource, at.RefreshOn, now)
 			}
 			return Result{Token: tokenFromCache(at), FromCache: true}, nil
 		}
 	}
-	return m.flights.do(ctx, m.miKey(resource, cc.claims, cc.forceRefresh), func(ctx context.Context) (Result, error) {
+	return m.fetchOnceMI(ctx, resource, cc.claims, cc.forceRefresh)
+}
+
+// fetchOnceMI gets resource's token from the source, sharing the request
+// with concurrent identical calls. A plain call looks in the cache once
+// more first. (Apart from acquire, so that the cached path allocates
+// nothing for the closure.)
+func (m *ManagedIdentity) fetchOnceMI(ctx context.Context, resource, claims string, force bool) (Result, error) {
+	plain := claims == "" && !force
+	return m.flights.do(ctx, m.miKey(resource, claims, force), func(ctx context.Context) (Result, error) {
 		if plain {
 			// A call that just ended may have cached the token.
 			if at, ok := m.cache.AccessToken(ctx, m.miQuery(resource), m.cfg.clock()); ok {
 				return Result{Token: tokenFromCache(at), FromCache: true}, nil
 			}
 		}
-		return m.fetchMI(ctx, resource, cc.claims != "")
+		return m.fetchMI(ctx, resource, claims != "")
 	})
 }
 

@@ -740,3 +740,28 @@ func TestManagedIdentityResultsAreCachedUnderMSALsKeys(t *testing.T) {
 func tlsVerifying() *tls.Config {
 	return &tls.Config{VerifyConnection: func(tls.ConnectionState) error { return nil }}
 }
+
+// BenchmarkManagedIdentitySourceCached is the cost of a managed identity
+// token from the cache, what a bearer.Transport pays on every request
+// (compare BenchmarkClientSourceCached).
+func BenchmarkManagedIdentitySourceCached(b *testing.B) {
+	srv := authtest.NewServer(b)
+	m, err := NewManagedIdentity(WithIMDSEndpoint(srv.URL), WithGetenv(envOf(nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := m.Source()
+	req := bearer.TokenRequest{Scopes: []string{graphAud + "/.default"}}
+	if _, err := src.Token(bg(), req); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := src.Token(bg(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n := srv.CountRequests(authtest.EndpointManagedIdentity); n != 1 {
+		b.Errorf("%d requests", n)
+	}
+}
