@@ -191,6 +191,9 @@ func (d *Default) Token(ctx context.Context, req bearer.TokenRequest) (bearer.To
 		attempts := append(append([]ChainAttempt(nil), d.tried...), ChainAttempt{Credential: d.name, Err: err})
 		return bearer.Token{}, &ChainError{Attempts: attempts}
 	}
+	if d.mi != nil && strings.HasPrefix(err.Error(), "flow: managed identity (") {
+		return bearer.Token{}, fmt.Errorf("flow: default credential: %w", err) // it names itself
+	}
 	return bearer.Token{}, fmt.Errorf("flow: default credential: %s: %w", d.name, err)
 }
 

@@ -177,6 +177,17 @@ func TestNewDefaultReturnsTheChosenCredentialsError(t *testing.T) {
 			t.Errorf("the chain fell through to the managed identity (%d requests)", n)
 		}
 	})
+	t.Run("managed_identity_refused", func(t *testing.T) {
+		d := mustDefault(t, cs.options(t, merge(appService, map[string]string{"IDENTITY_HEADER": "wrong"}))...)
+		_, err := d.Token(bg(), graphReq)
+		var fe *Error
+		if !errors.As(err, &fe) || fe.StatusCode != 401 || !strings.HasPrefix(err.Error(), "flow: default credential: flow: managed identity (AppService): flow: authority error 401") {
+			t.Errorf("err = %v", err)
+		}
+		if _, err := d.Token(bg(), bearer.TokenRequest{Scopes: []string{"a", "b"}}); err == nil || !strings.HasPrefix(err.Error(), "flow: default credential: managed identity (AppService): ") {
+			t.Errorf("err = %v", err)
+		}
+	})
 	t.Run("workload_token_file_missing", func(t *testing.T) {
 		d := mustDefault(t, cs.options(t, merge(tenant, appService, map[string]string{"AZURE_FEDERATED_TOKEN_FILE": filepath.Join(t.TempDir(), "none")}))...)
 		_, err := d.Token(bg(), graphReq)

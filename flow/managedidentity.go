@@ -177,7 +177,11 @@ type ManagedIdentity struct {
 //   - MSI_ENDPOINT with MSI_SECRET: [SourceAzureML]; without: [SourceCloudShell];
 //   - IDENTITY_ENDPOINT and IMDS_ENDPOINT, or the Azure Arc agent installed
 //     (/opt/azcmagent/bin/himds, %ProgramData%\AzureConnectedMachineAgent\himds.exe):
-//     [SourceAzureArc], at IDENTITY_ENDPOINT or http://127.0.0.1:40342;
+//     [SourceAzureArc], at IDENTITY_ENDPOINT, else
+//     http://127.0.0.1:40342/metadata/identity/oauth2/token; a key file its
+//     challenge names is read only from the agent's key directory
+//     (/var/opt/azcmagent/tokens, %ProgramData%\AzureConnectedMachineAgent\Tokens),
+//     only a regular *.key file of at most 4096 bytes;
 //   - otherwise [SourceIMDS], at AZURE_POD_IDENTITY_AUTHORITY_HOST or
 //     [WithIMDSEndpoint] or [DefaultIMDSEndpoint].
 //

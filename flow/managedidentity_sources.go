@@ -77,6 +77,9 @@ func (m *ManagedIdentity) detect(cfg *config) error {
 		m.src, m.endpoint = SourceAzureArc, idEndpoint
 	case arcAgentInstalled(cfg):
 		m.src, m.endpoint = SourceAzureArc, defaultArcEndpoint
+		if idEndpoint != "" {
+			m.endpoint = idEndpoint // as MSAL Go reads it
+		}
 	default:
 		m.src = SourceIMDS
 		base := cfg.mi.imdsEndpoint

@@ -44,6 +44,7 @@ func TestManagedIdentityDetectsTheSourceInMSALOrder(t *testing.T) {
 		{"msi_endpoint_before_arc", map[string]string{"MSI_ENDPOINT": "http://127.0.0.1:50342/oauth2/token", "IDENTITY_ENDPOINT": "http://127.0.0.1:40342/x", "IMDS_ENDPOINT": "http://127.0.0.1:40342"}, nil, SourceCloudShell, "http://127.0.0.1:50342/oauth2/token"},
 		{"arc_by_environment", map[string]string{"IDENTITY_ENDPOINT": "http://127.0.0.1:40342/metadata/identity/oauth2/token", "IMDS_ENDPOINT": "http://127.0.0.1:40342"}, nil, SourceAzureArc, "http://127.0.0.1:40342/metadata/identity/oauth2/token"},
 		{"arc_by_agent_file", nil, []Option{withHimdsPath(himds)}, SourceAzureArc, "http://127.0.0.1:40342/metadata/identity/oauth2/token"},
+		{"arc_by_agent_file_at_identity_endpoint", map[string]string{"IDENTITY_ENDPOINT": "http://127.0.0.1:9/arc"}, []Option{withHimdsPath(himds)}, SourceAzureArc, "http://127.0.0.1:9/arc"},
 		{"identity_endpoint_alone_is_imds", map[string]string{"IDENTITY_ENDPOINT": "http://127.0.0.1:40342/x"}, nil, SourceIMDS, "http://169.254.169.254/metadata/identity/oauth2/token"},
 	}
 	for _, tt := range tests {
