@@ -638,11 +638,15 @@ func (s *Server) newArcKey() (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.arcKeys) >= maxArcKeys {
+		_ = os.Remove(s.arcKeys[0].path) // the agent's files are short-lived too
 		s.arcKeys = s.arcKeys[1:]
 	}
-	s.arcKeys = append(s.arcKeys, key)
+	s.arcKeys = append(s.arcKeys, arcKey{key: key, path: path})
 	return path, nil
 }
+
+// arcKey is a key file the Azure Arc stand-in wrote.
+type arcKey struct{ key, path string }
 
 // arcKeyOK reports whether key is the content of a key file the Azure Arc
 // stand-in wrote.
@@ -650,7 +654,7 @@ func (s *Server) arcKeyOK(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, k := range s.arcKeys {
-		if key != "" && key == k {
+		if key != "" && key == k.key {
 			return true
 		}
 	}

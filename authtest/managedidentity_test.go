@@ -375,3 +375,28 @@ func TestManagedIdentityFaultsCarryHeaders(t *testing.T) {
 		t.Errorf("requests %v", reqs)
 	}
 }
+
+// TestArcKeyFilesAreBounded: the Azure Arc stand-in keeps its last 64
+// key files; older ones are removed and no longer accepted.
+func TestArcKeyFilesAreBounded(t *testing.T) {
+	srv := miServer(t, false)
+	u := withQuery(srv.ManagedIdentityEndpoint(authtest.AzureArc), "api-version", "2020-06-01", "resource", authtest.GraphAudience)
+	var first, firstKey string
+	for i := range 65 {
+		path := strings.TrimPrefix(get(t, srv, u, "Metadata", "true").header.Get("WWW-Authenticate"), "Basic realm=")
+		if i == 0 {
+			first = path
+			b, _ := os.ReadFile(path)
+			firstKey = string(b)
+		}
+	}
+	if _, err := os.Stat(first); !os.IsNotExist(err) {
+		t.Errorf("the oldest key file is still there: %v", err)
+	}
+	if entries, _ := os.ReadDir(srv.AzureArcKeyDirectory()); len(entries) != 64 {
+		t.Errorf("%d key files, want 64", len(entries))
+	}
+	if r := get(t, srv, u, "Metadata", "true", "Authorization", "Basic "+firstKey); r.status != 401 {
+		t.Errorf("the oldest key is still accepted: %d", r.status)
+	}
+}

@@ -69,7 +69,7 @@ type Server struct {
 	miTokens       map[string]*miToken // the tokens each source keeps
 	arcKeyDir      string
 	ownArcDir      bool     // arcKeyDir was made by the server: Close removes it
-	arcKeys        []string // the contents of the key files written
+	arcKeys        []arcKey // the key files written, oldest first
 }
 
 // NewServer starts a plain HTTP server on a random port of 127.0.0.1.
