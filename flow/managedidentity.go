@@ -158,6 +158,8 @@ type ManagedIdentity struct {
 
 	scopeSlices sync.Map // resource → []string{resource} (see scopesOf)
 	scopeCount  atomic.Int64
+
+	forced forcedRefreshes // of its source's invalid_token recoveries
 }
 
 // NewManagedIdentity returns a client of the program's managed identity:
@@ -295,6 +297,10 @@ func (m *ManagedIdentity) checkCallOptions(cc callConfig) error {
 // fails with an error wrapping [ErrInteractionRequired]: there is no user.
 // Tokens are cached by the managed identity, so a [bearer.Transport]
 // needs no [bearer.ReuseTokenSource] in front of it.
+//
+// Forced refreshes answering [bearer.Transport]'s invalid_token recovery
+// are limited as [Confidential.ClientSource]'s are: one request to the
+// source every 30 seconds per resource; within them, the cache answers.
 func (m *ManagedIdentity) Source() bearer.TokenSource { return miSource{m} }
 
 type miSource struct{ m *ManagedIdentity }
@@ -314,6 +320,11 @@ func (s miSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.To
 		if _, err := mergeClaims("", req.Claims); err != nil {
 			return bearer.Token{}, err
 		}
+	}
+	if isInvalidTokenRecovery(req) {
+		return s.m.forced.do(ctx, s.m.app, forcedKey("mi", "", req), callConfigOf(req), func(cc callConfig) (Result, error) {
+			return s.m.acquire(ctx, resource, cc)
+		})
 	}
 	r, err := s.m.acquire(ctx, resource, callConfigOf(req))
 	if err != nil {

@@ -766,3 +766,39 @@ func BenchmarkManagedIdentitySourceCached(b *testing.B) {
 		b.Errorf("%d requests", n)
 	}
 }
+
+// TestManagedIdentitySourceLimitsInvalidTokenRefreshes: a resource that
+// refuses every token with invalid_token costs one request to the source
+// every 30 seconds, not one per HTTP request.
+func TestManagedIdentitySourceLimitsInvalidTokenRefreshes(t *testing.T) {
+	srv := newMIServer(t, false)
+	m := mustMI(t, miOptions(t, srv, authtest.AppService, nil, nil)...)
+	refusing := newServer(t)
+	refusing.handle("*", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="the token is refused"`)
+		w.WriteHeader(401)
+	})
+	c := &http.Client{Transport: &bearer.Transport{Source: m.Source(), Scopes: []string{graphAud + "/.default"}, AllowedHosts: []string{"127.0.0.1"}}}
+	call := func() {
+		t.Helper()
+		resp, err := c.Get(refusing.URL + "/data")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	call() // a token, then one forced refresh
+	call()
+	call()
+	if n := srv.CountRequests(authtest.EndpointAppService); n != 2 {
+		t.Errorf("%d requests to the source within 30 s, want 2", n)
+	}
+	srv.Advance(30 * time.Second)
+	call()
+	if n := srv.CountRequests(authtest.EndpointAppService); n != 3 {
+		t.Errorf("%d requests to the source after 30 s, want 3", n)
+	}
+}
