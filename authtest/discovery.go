@@ -79,6 +79,9 @@ func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request
 		doc["token_endpoint_auth_signing_alg_values_supported"] = oidcSigningAlgs
 		doc["grant_types_supported"] = []string{grantAuthorizationCode, grantClientCredentials, grantRefreshToken, grantPassword, grantDeviceCode, grantJWTBearer}
 		doc["subject_types_supported"] = []string{"public"}
+		if s.cfg.dpop {
+			doc["dpop_signing_alg_values_supported"] = dpopAlgs
+		}
 		delete(doc, "frontchannel_logout_supported")
 		delete(doc, "http_logout_supported")
 	}

@@ -92,7 +92,19 @@
 // /v1.0/users, /v1.0/users/{id} and their messages. [Server.Revoke],
 // [Server.RequireAuthContext] and [Server.RequireACR] make it send claims
 // challenges (continuous access evaluation) and step-up challenges
-// (RFC 9470).
+// (RFC 9470). It also takes DPoP-bound tokens (RFC 9449), with the DPoP
+// scheme and a proof of their key only.
+//
+// # DPoP
+//
+// [WithDPoP] turns DPoP on at the plain OpenID Connect shape: its
+// discovery document lists dpop_signing_alg_values_supported, its token
+// endpoint binds the tokens of a request with a valid DPoP proof to the
+// proof's key (token_type DPoP, cnf.jkt), and proofs are refused when
+// replayed, stale, for another method or URI, of another key, or without
+// the access token's hash. [Server.RequireDPoPNonce] makes the token
+// endpoint and the resource demand server nonces
+// ([Server.RotateDPoPNonces] replaces them).
 //
 // # Test controls
 //

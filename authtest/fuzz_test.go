@@ -130,6 +130,7 @@ func FuzzResourceAuthorization(f *testing.F) {
 	f.Add("bearer " + good)
 	f.Add("Bearer " + good[:len(good)-2])
 	f.Add("Basic dXNlcjpwYXNz")
+	f.Add("DPoP " + good)
 	f.Add("Bearer eyJhbGciOiJub25lIn0.eyJhdWQiOiJodHRwczovL2dyYXBoLm1pY3Jvc29mdC5jb20ifQ.")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, authz string) {
@@ -141,8 +142,10 @@ func FuzzResourceAuthorization(f *testing.F) {
 		switch rec.Code {
 		case http.StatusOK:
 		case http.StatusUnauthorized:
-			if !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer ") {
-				t.Fatalf("401 without a Bearer challenge")
+			h := rec.Header().Get("WWW-Authenticate")
+			dpop := len(authz) > 5 && strings.EqualFold(authz[:5], "DPoP ")
+			if !strings.HasPrefix(h, "Bearer ") && !(dpop && strings.HasPrefix(h, "DPoP ")) {
+				t.Fatalf("401 without a Bearer challenge (or a DPoP one for the DPoP scheme): %q", h)
 			}
 		default:
 			t.Fatalf("status %d: %s", rec.Code, rec.Body.String())

@@ -269,7 +269,7 @@ func selfSigned(t *testing.T, key crypto.Signer) *x509.Certificate {
 	return c
 }
 
-func ecKey(t *testing.T, c elliptic.Curve) *ecdsa.PrivateKey {
+func ecKey(t testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(c, rand.Reader)
 	if err != nil {
@@ -289,7 +289,7 @@ func x5tS256(c *x509.Certificate) string {
 }
 
 // signJWS signs header and claims with key under alg.
-func signJWS(t *testing.T, key crypto.Signer, alg string, header, claims map[string]any) string {
+func signJWS(t testing.TB, key crypto.Signer, alg string, header, claims map[string]any) string {
 	t.Helper()
 	header["alg"] = alg
 	if _, ok := header["typ"]; !ok {

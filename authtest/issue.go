@@ -71,6 +71,7 @@ type tokenSpec struct {
 	lifetime time.Duration
 	kind     authorityKind
 	policy   string
+	jkt      string // the DPoP key the token is bound to (cnf.jkt), if any
 	extra    map[string]any
 }
 
@@ -166,6 +167,9 @@ func (s *Server) mintAccessToken(sp tokenSpec) (string, error) {
 	}
 	if sp.kind == kindB2C && sp.policy != "" {
 		claims["tfp"] = sp.policy
+	}
+	if sp.jkt != "" {
+		claims["cnf"] = map[string]any{"jkt": sp.jkt}
 	}
 	maps.Copy(claims, sp.extra)
 	tok, err := signJWT(key, claims)

@@ -24,6 +24,7 @@ type config struct {
 	deviceLifetime  time.Duration
 	managedLifetime time.Duration
 	requestLimit    int
+	dpop            bool // WithDPoP
 
 	managedRefreshIn time.Duration
 	arcKeyDir        string

@@ -125,7 +125,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	authz := r.Header.Get("Authorization")
 	scheme, tok, _ := strings.Cut(authz, " ")
 	tok = strings.TrimSpace(tok)
-	if authz == "" || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+	dpop := strings.EqualFold(scheme, "DPoP")
+	if authz == "" || !(strings.EqualFold(scheme, "Bearer") || dpop) || tok == "" {
 		s.challenge(w, r, s.entraChallenge("", resourceAppID), "InvalidAuthenticationToken", "Access token is empty.")
 		return
 	}
@@ -133,6 +134,9 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.challenge(w, r, s.entraChallenge("", resourceAppID, "error", "invalid_token", "error_description", "The token's signature does not verify"),
 			"InvalidAuthenticationToken", "Access token validation failure. Invalid signature or token format.")
+		return
+	}
+	if !s.resourceDPoP(w, r, t, tok, dpop) {
 		return
 	}
 	tid := t.str("tid")

@@ -63,6 +63,7 @@ type Server struct {
 	consents      map[string]bool // client|user oid, or client|tid for admin consent
 	session       string          // username signed in to the "browser"
 	region        string
+	dpop          dpopState
 
 	// Managed identity stand-ins (managedidentity.go).
 	identityHeader string

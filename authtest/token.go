@@ -40,6 +40,7 @@ type refreshGrant struct {
 	authTime           time.Time
 	acr                string
 	amr                []string
+	jkt                string // the DPoP key a public client's refresh token is bound to
 }
 
 // serveToken is the token endpoint.
@@ -74,6 +75,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, a *authority
 		fail(oerr("invalid_request", 100007, "Microsoft Entra Regional ONLY supports auth either for MSIs OR for requests from MSAL using SN+I for 1P apps or 3P apps in Microsoft infrastructure tenants. (authtest: a regional host serves client credentials only; grant_type %s goes to the global host.)", grant))
 		return
 	}
+	jkt, e := s.tokenDPoP(w, r, a)
+	if e != nil {
+		fail(e)
+		return
+	}
 	c, e := s.authenticateClient(r, a, form)
 	if e != nil {
 		fail(e)
@@ -84,6 +90,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, a *authority
 		fail(e)
 		return
 	}
+	claims.jkt = jkt
 	if e := serveGrant(s, w, r, a, c, form, claims); e != nil {
 		fail(e)
 	}
@@ -106,6 +113,7 @@ type requestedClaims struct {
 	caps []string // access_token.xms_cc.values
 	acrs []string // access_token.acrs.value(s)
 	nbf  int64    // access_token.nbf.value
+	jkt  string   // not a claims request: the DPoP key tokens are bound to (cnf.jkt)
 }
 
 // parseClaimsParam reads the claims parameter (OpenID Connect Core
@@ -195,12 +203,12 @@ func (s *Server) grantClientCredentials(w http.ResponseWriter, r *http.Request, 
 	tok, err := s.mintAccessToken(tokenSpec{
 		aud: q.api.Audience, issuer: s.accessTokenIssuerFor(r, a, a.tid), tid: tidClaim(a),
 		clientID: c.ID, azpacr: c.azpacr, appOID: c.ObjectID, roles: roles,
-		caps: rc.caps, acrs: rc.acrs, iat: s.Now(), lifetime: lifetime, kind: a.kind, policy: a.policy,
+		caps: rc.caps, acrs: rc.acrs, iat: s.Now(), lifetime: lifetime, kind: a.kind, policy: a.policy, jkt: rc.jkt,
 	})
 	if err != nil {
 		return oerr("server_error", 50000, "There was an error issuing a token: %v", err)
 	}
-	writeJSON(w, http.StatusOK, newTokenResponse(tok, lifetime))
+	writeJSON(w, http.StatusOK, newTokenResponse(tok, lifetime).boundTo(rc.jkt))
 	return nil
 }
 
@@ -298,12 +306,12 @@ func (s *Server) issueUserTokens(w http.ResponseWriter, r *http.Request, a *auth
 	tok, err := s.mintAccessToken(tokenSpec{
 		aud: api.Audience, issuer: s.accessTokenIssuerFor(r, a, g.tid), tid: g.tid, clientID: c.ID, azpacr: c.azpacr,
 		user: g.user, scp: scp, caps: g.claims.caps, acrs: g.claims.acrs, acr: g.acr, amr: g.amr,
-		authTime: g.authTime, iat: now, lifetime: lifetime, kind: a.kind, policy: a.policy,
+		authTime: g.authTime, iat: now, lifetime: lifetime, kind: a.kind, policy: a.policy, jkt: g.claims.jkt,
 	})
 	if err != nil {
 		return oerr("server_error", 50000, "There was an error issuing a token: %v", err)
 	}
-	tr := newTokenResponse(tok, lifetime)
+	tr := newTokenResponse(tok, lifetime).boundTo(g.claims.jkt)
 	tr.Scope = q.responseScope()
 	if q.api == nil {
 		tr.Scope = strings.Join(scp, " ")
@@ -316,7 +324,7 @@ func (s *Server) issueUserTokens(w http.ResponseWriter, r *http.Request, a *auth
 			seq:      s.seq,
 			clientID: c.ID, familyID: c.FamilyID, username: strings.ToLower(g.user.Username), tid: g.tid,
 			issuedAt: now, expires: now.Add(s.cfg.refreshLifetime),
-			authTime: g.authTime, acr: g.acr, amr: g.amr,
+			authTime: g.authTime, acr: g.acr, amr: g.amr, jkt: publicBinding(c, g.claims.jkt),
 		}
 		s.mu.Unlock()
 		tr.RefreshToken = rt
@@ -423,6 +431,8 @@ func (s *Server) grantRefreshToken(w http.ResponseWriter, r *http.Request, a *au
 	case !now.Before(g.expires):
 		return oerr("invalid_grant", 700082, "The refresh token has expired due to inactivity. The token was issued on %s and was inactive for %s.",
 			g.issuedAt.UTC().Format(time.RFC3339), now.Sub(g.issuedAt).Round(time.Second))
+	case g.jkt != "" && g.jkt != rc.jkt:
+		return oerr("invalid_grant", 0, "The refresh token is bound to a DPoP key (RFC 9449 section 5): redeem it with a DPoP proof of that key.")
 	case g.used && c.StrictRotation:
 		return oerr("invalid_grant", 70000, "The provided value for the 'refresh_token' parameter is not valid: the refresh token was already redeemed and this client's refresh tokens are single-use.")
 	}
@@ -577,6 +587,7 @@ func (s *Server) grantAuthorizationCode(w http.ResponseWriter, r *http.Request, 
 	claims := code.claims
 	claims.caps = mergeLists(claims.caps, rc.caps)
 	claims.acrs = mergeLists(claims.acrs, rc.acrs)
+	claims.jkt = rc.jkt
 	return s.issueUserTokens(w, r, a, c, form, userGrant{
 		user: u, tid: code.tid, scopes: q, nonce: code.nonce, authTime: code.authTime,
 		acr: code.acr, amr: code.amr, claims: claims, interactive: true,
