@@ -99,6 +99,9 @@ func (t *Transport) recover(req *http.Request, resp *http.Response, ra RequestAu
 		if err != nil {
 			return nil, err
 		}
+		if nr, ok := ra.(NonceReceiver); ok {
+			receiveNonce(nr, r, resp)
+		}
 	}
 	return resp, nil
 }

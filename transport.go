@@ -136,6 +136,7 @@ type transportConfig struct {
 	explicit   bool              // AllowedHosts was set: hosts does not follow the scopes
 	hosts      hostSet           // allowed hosts for Transport.Scopes (or AllowedHosts)
 	authorizer RequestAuthorizer // Source, when it authorizes requests itself
+	nonces     NonceReceiver     // Source, when it keeps DPoP nonces
 }
 
 func (t *Transport) config() *transportConfig {
@@ -153,6 +154,9 @@ func (t *Transport) config() *transportConfig {
 		c.hosts = scopeHosts(t.Scopes)
 	}
 	c.authorizer, _ = t.Source.(RequestAuthorizer)
+	if c.authorizer != nil {
+		c.nonces, _ = t.Source.(NonceReceiver)
+	}
 	t.cfg.CompareAndSwap(nil, c)
 	return t.cfg.Load()
 }
@@ -171,8 +175,10 @@ func (t *Transport) base() http.RoundTripper {
 //
 // AuthorizeRequest receives the transport's own clone of the request,
 // which it may change. nonce is the server's latest DPoP-Nonce after a
-// use_dpop_nonce challenge, "" otherwise. An error stops the request;
-// it must not contain the token.
+// use_dpop_nonce challenge, "" otherwise (a source that also implements
+// [NonceReceiver] is handed every response's DPoP-Nonce, and keeps the
+// nonces itself). An error stops the request; it must not contain the
+// token.
 type RequestAuthorizer interface {
 	AuthorizeRequest(req *http.Request, tok Token, nonce string) error
 }
@@ -254,6 +260,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := t.base().RoundTrip(r2)
+	if cfg.nonces != nil && err == nil {
+		receiveNonce(cfg.nonces, r2, resp)
+	}
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
