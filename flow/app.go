@@ -152,6 +152,7 @@ func flightKey(kind, identity, environment, realm string, scopes []string, fold 
 // store caches a response. A store failure is logged by the cache and
 // never fails the acquisition; an invalid response is logged here.
 func (a *app) store(ctx context.Context, r cache.Response, now time.Time) {
+	r.KeyID = a.dpop.keyID() // a DPoP application's tokens are all bound to its key
 	if err := a.cache.StoreResponse(ctx, r, now); err != nil {
 		a.log.debug(ctx, "flow: token not cached", slog.String("error", err.Error()))
 	}

@@ -351,6 +351,9 @@ type endpoints struct {
 	// token_endpoint_auth_methods_supported and
 	// token_endpoint_auth_signing_alg_values_supported.
 	authMethods, signingAlgs []string
+	// dpopAlgs is the document's dpop_signing_alg_values_supported (RFC
+	// 9449 section 5.1): empty when the authority does not support DPoP.
+	dpopAlgs []string
 	// environment is the host tokens from this authority are cached
 	// under: the authority's host, lower-cased, without port, as MSAL Go
 	// and MSAL Python write it (the cache finds every alias of a known

@@ -24,6 +24,7 @@ type core struct {
 	static    *endpoints // its endpoints when known without discovery, else nil
 	resolver  *resolver
 	regions   *regions
+	dpop      *dpopState // WithDPoP, else nil
 
 	// ownEnv and ownRealm are where the tokens of the application's
 	// authority are cached (see core.cacheKeyOf), computed once when
@@ -40,9 +41,14 @@ func newCore(clientID string, cfg *config) (*core, error) {
 		return nil, err
 	}
 	log := newLogger(cfg)
+	dp, err := newDPoP(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	wire := cfg.oauthClient()
 	static, _ := a.staticEndpoints()
 	c := &core{
+		dpop:      dp,
 		clientID:  clientID,
 		cfg:       cfg,
 		log:       log,
@@ -161,7 +167,7 @@ func (c *core) redeem(ctx context.Context, tr tokenRequest) (*oauth.TokenRespons
 		slog.String("grant_type", grant), slog.String("scope", tr.form.Get("scope")),
 		slog.String("authority", ep.authority.String()), slog.String("endpoint", endpoint),
 		slog.String("region", region), slog.Bool("claims", tr.form.Get("claims") != ""))
-	tok, err := c.wire.Token(ctx, req)
+	tok, err := c.send(ctx, ep, endpoint, req)
 	if err != nil {
 		err = errorFromResponse(err)
 		c.log.debug(ctx, "flow: token request failed",

@@ -116,7 +116,7 @@ func (c *Confidential) forClient(ctx context.Context, scopes []string, cc callCo
 		return Result{}, fmt.Errorf("%w: client credentials cannot use the %s authority %s: name the tenant (its ID or domain) in WithAuthority or with Tenant",
 			ErrTenantRequired, a.tenant, a)
 	}
-	g := grant{a: a, scopes: scopes, fold: a.caseInsensitiveScopes()}
+	g := grant{a: a, scopes: scopes, fold: a.caseInsensitiveScopes(), keyID: c.dpop.keyID()}
 	return c.acquire(ctx, &g, cc, false)
 }
 
@@ -138,6 +138,9 @@ type grant struct {
 	// assertion and hash are the user's assertion and its
 	// cache.AssertionHash for on-behalf-of, empty for client credentials.
 	assertion, hash string
+	// keyID is the thumbprint of the DPoP key the tokens are bound to,
+	// "" for bearer tokens.
+	keyID string
 }
 
 // what names g's flow in log records.
@@ -153,6 +156,7 @@ func (g *grant) query(clientID string) cache.AccessTokenQuery {
 	return cache.AccessTokenQuery{
 		Environment: g.env, Realm: g.realm, ClientID: clientID,
 		UserAssertionHash: g.hash, Scopes: g.scopes, CaseInsensitiveScopes: g.fold,
+		TokenType: tokenTypeOf(g.keyID), KeyID: g.keyID,
 	}
 }
 

@@ -316,6 +316,7 @@ func (r *resolver) fetch(ctx context.Context, a authority, retry bool) (*endpoin
 		tenantID:          tenantIDOf(m.Issuer),
 		authMethods:       m.AuthMethods,
 		signingAlgs:       m.SigningAlgs,
+		dpopAlgs:          m.DPoPAlgs,
 		environment:       environment,
 		realm:             a.realm(),
 		discovered:        true,

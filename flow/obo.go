@@ -94,7 +94,7 @@ func (c *Confidential) onBehalfOf(ctx context.Context, assertion string, scopes 
 	if err != nil {
 		return Result{}, err
 	}
-	g := grant{a: a, scopes: scopes, fold: a.caseInsensitiveScopes(), assertion: assertion, hash: cache.AssertionHash(assertion)}
+	g := grant{a: a, scopes: scopes, fold: a.caseInsensitiveScopes(), assertion: assertion, hash: cache.AssertionHash(assertion), keyID: c.dpop.keyID()}
 	return c.acquire(ctx, &g, cc, withIDToken)
 }
 

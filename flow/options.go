@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -62,6 +63,8 @@ type config struct {
 	logger            *slog.Logger
 	pii               bool
 	clock             func() time.Time
+	dpopKey           crypto.Signer // WithDPoP
+	dpopSet           bool
 
 	instanceDiscoveryEndpoint string
 	regionEndpoint            string

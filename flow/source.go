@@ -34,7 +34,7 @@ import (
 // thus costs one token request every 30 seconds, not one per HTTP
 // request. A ForceRefresh without a Challenge (a caller's own, as the
 // [ForceRefresh] call option is) always asks the authority.
-func (c *Confidential) ClientSource() bearer.TokenSource { return clientSource{c} }
+func (c *Confidential) ClientSource() bearer.TokenSource { return c.sourceOf(clientSource{c}) }
 
 type clientSource struct{ c *Confidential }
 
@@ -71,7 +71,7 @@ func (s clientSource) Token(ctx context.Context, req bearer.TokenRequest) (beare
 // Forced refreshes answering [bearer.Transport]'s invalid_token recovery
 // are limited as [Confidential.ClientSource]'s are, per user assertion,
 // tenant and set of scopes.
-func (c *Confidential) OnBehalfOfSource() bearer.TokenSource { return oboSource{c} }
+func (c *Confidential) OnBehalfOfSource() bearer.TokenSource { return c.sourceOf(oboSource{c}) }
 
 type oboSource struct{ c *Confidential }
 

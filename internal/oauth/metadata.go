@@ -21,6 +21,7 @@ type Metadata struct {
 	JWKSURI                     string   `json:"jwks_uri"`
 	AuthMethods                 []string `json:"token_endpoint_auth_methods_supported"`
 	SigningAlgs                 []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	DPoPAlgs                    []string `json:"dpop_signing_alg_values_supported"` // RFC 9449 section 5.1
 }
 
 // ParseMetadata reads a discovery document. It requires a JSON object
