@@ -58,6 +58,13 @@
 // token cache is read before anything that needs the network: a cached
 // token is served while its authority cannot be reached.
 //
+// # DPoP
+//
+// With [WithDPoP], tokens are bound to a key the application holds (RFC
+// 9449) and the sources put them on requests with a proof of that key,
+// answering servers' nonce challenges; [Confidential.SupportsDPoP] tells
+// whether the authority supports it.
+//
 // # Errors
 //
 // Calls to the authority are retried on connection errors and on 429,
