@@ -725,3 +725,53 @@ func TestDPoPAuthorizeRequestNonce(t *testing.T) {
 		t.Errorf("a bearer token: %v", err)
 	}
 }
+
+// TestDPoPConcurrentCalls: many goroutines share one DPoP transport while
+// both ends demand nonces: every call succeeds (the resource refuses a
+// reused jti, so every proof was fresh), and the concurrent first calls
+// share one token acquisition (its nonce retry included).
+func TestDPoPConcurrentCalls(t *testing.T) {
+	srv := newDPoPServer(t)
+	srv.RequireDPoPNonce(authtest.EndpointToken, authtest.EndpointResource)
+	app := dpopApp(t, srv, WithDPoP(p256(t)))
+	c := resourceClient(srv, app.ClientSource())
+	orders := srv.URL + "/resource/orders"
+	const workers, calls = 8, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*calls)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range calls {
+				resp, err := c.Get(orders)
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- errors.New(resp.Status)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if tr := srv.RequestsTo(authtest.EndpointToken); len(tr) != 2 {
+		t.Errorf("%d token requests, want 2 (one acquisition and its nonce retry)", len(tr))
+	}
+	ok := 0
+	for _, r := range srv.RequestsTo(authtest.EndpointResource) {
+		if r.Status == 200 {
+			ok++
+		}
+	}
+	if ok != workers*calls {
+		t.Errorf("%d calls accepted, want %d", ok, workers*calls)
+	}
+}
