@@ -152,7 +152,9 @@ func flightKey(kind, identity, environment, realm string, scopes []string, fold 
 // store caches a response. A store failure is logged by the cache and
 // never fails the acquisition; an invalid response is logged here.
 func (a *app) store(ctx context.Context, r cache.Response, now time.Time) {
-	r.KeyID = a.dpop.keyID() // a DPoP application's tokens are all bound to its key
+	if r.TokenType == tokenTypeDPoP {
+		r.KeyID = a.dpop.keyID() // bound to the application's DPoP key
+	}
 	if err := a.cache.StoreResponse(ctx, r, now); err != nil {
 		a.log.debug(ctx, "flow: token not cached", slog.String("error", err.Error()))
 	}

@@ -775,3 +775,26 @@ func TestDPoPConcurrentCalls(t *testing.T) {
 		t.Errorf("%d calls accepted, want %d", ok, workers*calls)
 	}
 }
+
+// TestDPoPIgnoredByManagedIdentity: managed identity sources issue bearer
+// tokens only; WithDPoP does not change how they are cached or sent.
+func TestDPoPIgnoredByManagedIdentity(t *testing.T) {
+	srv := authtest.NewServer(t)
+	m, err := NewManagedIdentity(WithIMDSEndpoint(srv.URL), WithGetenv(envOf(nil)), WithDPoP(p256(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := m.Source()
+	if _, ok := src.(bearer.RequestAuthorizer); ok {
+		t.Error("a managed identity's source authorizes requests itself")
+	}
+	for i := range 2 {
+		tok, err := src.Token(bg(), bearer.TokenRequest{Scopes: []string{graphAud + "/.default"}})
+		if err != nil || tok.TokenType != "Bearer" {
+			t.Fatalf("call %d: %v %v", i, tok, err)
+		}
+	}
+	if n := srv.CountRequests(authtest.EndpointManagedIdentity); n != 1 {
+		t.Errorf("%d requests to the source, want 1 (the second from the cache)", n)
+	}
+}
