@@ -176,8 +176,18 @@ func New(key crypto.Signer, alg string) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dpop: building the proof header: %w", err)
 	}
-	return &Signer{key: key, alg: a, sign: sign, header: b64.EncodeToString(hb) + ".", jkt: b64.EncodeToString(tp)}, nil
+	signWith := key
+	if _, ok := key.(*ecdsa.PrivateKey); ok {
+		// jwx converts an *ecdsa.PrivateKey to a copy on every signature
+		// (86 allocations for ES256); through crypto.Signer it calls
+		// SignASN1 instead.
+		signWith = signerOnly{key}
+	}
+	return &Signer{key: signWith, alg: a, sign: sign, header: b64.EncodeToString(hb) + ".", jkt: b64.EncodeToString(tp)}, nil
 }
+
+// signerOnly hides a key's type, leaving only crypto.Signer.
+type signerOnly struct{ crypto.Signer }
 
 // Algorithm returns the algorithm s signs with, such as "ES256".
 func (s *Signer) Algorithm() string { return string(s.alg) }
