@@ -104,6 +104,9 @@ type RefreshTokenQuery struct {
 	HomeAccountID string
 	// UserAssertionHash selects an on-behalf-of token.
 	UserAssertionHash string
+	// OwnOnly skips the family's token: only ClientID's own is returned
+	// (for a caller whose family token the authority refused).
+	OwnOnly bool
 }
 
 // RefreshToken returns a cached refresh token for q: when the app has a
@@ -125,6 +128,9 @@ func (c *Cache) RefreshToken(ctx context.Context, q RefreshTokenQuery) (RefreshT
 			if m, ok := c.appMetadata(env, q.ClientID); ok {
 				family = m.FamilyID
 			}
+		}
+		if q.OwnOnly {
+			family = ""
 		}
 		e := p.findRT(env, q.ClientID, family)
 		if e != nil {

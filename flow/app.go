@@ -46,6 +46,9 @@ type app struct {
 
 	// keys are the authority's signing keys, for the web API middleware.
 	keys keySet
+	// keySets are the key sets of every jwks_uri the application reads
+	// (keySetFor): the first one read is keys.
+	keySets keySets
 
 	// onRefreshed, when set (by tests), is called when a background
 	// refresh has ended: its outcome recorded, its flight gone.

@@ -96,7 +96,7 @@ func NewConfidential(clientID string, cred credential.Credential, opts ...Option
 //
 // An authority's error is an [*Error].
 func (c *Confidential) AcquireTokenForClient(ctx context.Context, scopes []string, opts ...CallOption) (Result, error) {
-	cc, err := newCallConfig(opts...)
+	cc, err := newCallConfigFor("AcquireTokenForClient", usedByAcquire|optForceRefresh, opts...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -337,25 +337,6 @@ func (c *Confidential) fetchForClient(ctx context.Context, g grant, claims strin
 func (c *Confidential) RemoveTokensForClient(ctx context.Context) error {
 	c.log.debug(ctx, "flow: removing the application's tokens from the cache")
 	return c.cache.RemoveAppTokens(ctx, c.clientID, "")
-}
-
-// Accounts returns the accounts of the users signed in to this
-// application whose tokens the cache holds (through the authorization
-// code flow of a web app, or any user flow of an application sharing the
-// cache), at the application's authority host; with username, only that
-// user's accounts (compared case-insensitively). On-behalf-of tokens
-// belong to their assertion, not to an account, and are not listed.
-func (c *Confidential) Accounts(ctx context.Context, username string) ([]Account, error) {
-	return c.accounts(ctx, username)
-}
-
-// RemoveAccount removes an account and its tokens from the cache: its
-// access and ID tokens in every tenant, and its refresh tokens of this
-// application (or of its family of applications). With a persistent cache
-// store, the stored partition is updated too; a store failure is returned
-// (memory is cleared regardless).
-func (c *Confidential) RemoveAccount(ctx context.Context, account Account) error {
-	return c.removeAccount(ctx, account)
 }
 
 // accounts lists the cached accounts of the application's users.

@@ -72,6 +72,13 @@ type keySet struct {
 // ago. A key set that cannot be fetched again keeps serving the keys it
 // holds.
 func (k *keySet) key(ctx context.Context, jwksURL, kid string) (jwk.Key, error) {
+	return k.keyFor(ctx, jwksURL, kid, rsaKey)
+}
+
+// keyFor is key with another choice of key than rsaKey's: pick returns
+// the key of a set that kid (maybe empty) names, if the caller may use
+// it.
+func (k *keySet) keyFor(ctx context.Context, jwksURL, kid string, pick func(set jwk.Set, kid string) (jwk.Key, bool)) (jwk.Key, error) {
 	now := k.app.cfg.clock()
 	within := func(since time.Time, d time.Duration) bool {
 		return !since.IsZero() && !now.Before(since) && now.Sub(since) < d
@@ -95,7 +102,7 @@ func (k *keySet) key(ctx context.Context, jwksURL, kid string) (jwk.Key, error) 
 		return nil, fmt.Errorf("%w: %s: the last read failed moments ago; not read again yet", errKeysUnavailable, jwksURL)
 	}
 	if same {
-		key, ok := rsaKey(set, kid)
+		key, ok := pick(set, kid)
 		switch {
 		case ok && !fresh && mayFetch:
 			// Stale: the kept key serves while the set is read again in
@@ -112,7 +119,7 @@ func (k *keySet) key(ctx context.Context, jwksURL, kid string) (jwk.Key, error) 
 	if err != nil {
 		return nil, err
 	}
-	if key, ok := rsaKey(set, kid); ok {
+	if key, ok := pick(set, kid); ok {
 		return key, nil
 	}
 	return nil, errUnknownKey

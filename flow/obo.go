@@ -73,7 +73,7 @@ func UserAssertionFromContext(ctx context.Context) (string, bool) {
 // Conditional Access policy) matches [ErrInteractionRequired]: the middle
 // tier passes it, with the error's Claims, back to its own client.
 func (c *Confidential) AcquireTokenOnBehalfOf(ctx context.Context, userAssertion string, scopes []string, opts ...CallOption) (Result, error) {
-	cc, err := newCallConfig(opts...)
+	cc, err := newCallConfigFor("AcquireTokenOnBehalfOf", usedByAcquire|optForceRefresh, opts...)
 	if err != nil {
 		return Result{}, err
 	}

@@ -379,7 +379,48 @@ type callConfig struct {
 	maxAge       time.Duration
 	hasMaxAge    bool
 	responseMode string
+	acrValues    []string
+	nonce        string
+	pkce         string // a PKCE code verifier
+
+	// given records which options were given, so that a call can refuse
+	// the ones it does not use (see newCallConfigFor).
+	given callOptions
 }
+
+// callOptions is a set of call options, one bit each.
+type callOptions uint32
+
+const (
+	optClaims callOptions = 1 << iota
+	optTenant
+	optForceRefresh
+	optAuthority
+	optLoginHint
+	optDomainHint
+	optPrompt
+	optState
+	optMaxAge
+	optResponseMode
+	optACRValues
+	optNonce
+	optPKCE
+)
+
+// optionNames name the call options in errors, in bit order.
+var optionNames = []string{"Claims", "Tenant", "ForceRefresh", "Authority", "LoginHint", "DomainHint", "Prompt",
+	"State", "MaxAge", "ResponseMode", "ACRValues", "Nonce", "PKCE"}
+
+// What each call uses: a call given any other option fails with
+// ErrInvalidOption before any request.
+const (
+	// usedByAcquire are the options every AcquireToken… call takes.
+	usedByAcquire = optClaims | optTenant | optAuthority
+	// usedBySignInURL are the options of the authorization request calls
+	// (InitiateAuthCodeFlow, AuthorizationRequestURL).
+	usedBySignInURL = optClaims | optTenant | optAuthority | optLoginHint | optDomainHint | optPrompt |
+		optState | optMaxAge | optResponseMode | optACRValues
+)
 
 // newCallConfig applies opts and checks the result: claims must be a JSON
 // object.
@@ -398,6 +439,32 @@ func newCallConfig(opts ...CallOption) (callConfig, error) {
 	if c.hasMaxAge && c.maxAge < 0 {
 		return c, fmt.Errorf("%w: max age %v is negative", ErrInvalidOption, c.maxAge)
 	}
+	for _, v := range c.acrValues {
+		if v == "" || strings.IndexFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+			return c, fmt.Errorf("%w: ACR value %q is not a name without spaces", ErrInvalidOption, v)
+		}
+	}
+	return c, nil
+}
+
+// newCallConfigFor is newCallConfig for the call named call, which uses
+// the options allowed: any other option given fails it with an error
+// wrapping ErrInvalidOption that names the option and the call, so that an
+// option is never silently ignored.
+func newCallConfigFor(call string, allowed callOptions, opts ...CallOption) (callConfig, error) {
+	c, err := newCallConfig(opts...)
+	if err != nil {
+		return c, err
+	}
+	if extra := c.given &^ allowed; extra != 0 {
+		var names []string
+		for i, n := range optionNames {
+			if extra&(1<<i) != 0 {
+				names = append(names, n)
+			}
+		}
+		return c, fmt.Errorf("%w: %s does not use %s", ErrInvalidOption, call, strings.Join(names, ", "))
+	}
 	return c, nil
 }
 
@@ -407,7 +474,7 @@ func newCallConfig(opts ...CallOption) (callConfig, error) {
 // the client capabilities of [WithCapabilities]. Used by every
 // AcquireToken… call.
 func Claims(claimsJSON string) CallOption {
-	return func(c *callConfig) { c.claims = claimsJSON }
+	return func(c *callConfig) { c.claims, c.given = claimsJSON, c.given|optClaims }
 }
 
 // Tenant asks for a token from tenant (an ID or a domain) instead of the
@@ -419,14 +486,14 @@ func Claims(claimsJSON string) CallOption {
 // wrapping [ErrTenantNotSupported]. Like the authority's, the tenant is
 // kept in lower case. Used by every AcquireToken… call.
 func Tenant(tenantID string) CallOption {
-	return func(c *callConfig) { c.tenant = tenantID }
+	return func(c *callConfig) { c.tenant, c.given = tenantID, c.given|optTenant }
 }
 
 // ForceRefresh skips the cache: the token comes from the authority and
 // replaces the cached one. Used by AcquireTokenForClient,
 // AcquireTokenOnBehalfOf and AcquireTokenSilent.
 func ForceRefresh() CallOption {
-	return func(c *callConfig) { c.forceRefresh = true }
+	return func(c *callConfig) { c.forceRefresh, c.given = true, c.given|optForceRefresh }
 }
 
 // Authority sends this call to another authority of the same kind as the
@@ -434,14 +501,14 @@ func ForceRefresh() CallOption {
 // as [WithAuthority] is. Used by every AcquireToken… call and by the
 // authorization request calls.
 func Authority(authorityURL string) CallOption {
-	return func(c *callConfig) { c.authority = authorityURL }
+	return func(c *callConfig) { c.authority, c.given = authorityURL, c.given|optAuthority }
 }
 
 // LoginHint pre-fills the username on the sign-in page (login_hint). Used
 // by InitiateAuthCodeFlow, AuthorizationRequestURL and
 // AcquireTokenInteractive.
 func LoginHint(username string) CallOption {
-	return func(c *callConfig) { c.loginHint = username }
+	return func(c *callConfig) { c.loginHint, c.given = username, c.given|optLoginHint }
 }
 
 // DomainHint skips home realm discovery for a federated domain
@@ -449,7 +516,7 @@ func LoginHint(username string) CallOption {
 // Used by InitiateAuthCodeFlow, AuthorizationRequestURL and
 // AcquireTokenInteractive.
 func DomainHint(domain string) CallOption {
-	return func(c *callConfig) { c.domainHint = domain }
+	return func(c *callConfig) { c.domainHint, c.given = domain, c.given|optDomainHint }
 }
 
 // Prompt values.
@@ -465,14 +532,14 @@ const (
 // [PromptLogin] and its siblings). Used by InitiateAuthCodeFlow,
 // AuthorizationRequestURL and AcquireTokenInteractive.
 func Prompt(prompt string) CallOption {
-	return func(c *callConfig) { c.prompt = prompt }
+	return func(c *callConfig) { c.prompt, c.given = prompt, c.given|optPrompt }
 }
 
 // State sets the state parameter of the authorization request; the
 // default is a random value. Used by InitiateAuthCodeFlow and
 // AuthorizationRequestURL.
 func State(state string) CallOption {
-	return func(c *callConfig) { c.state = state }
+	return func(c *callConfig) { c.state, c.given = state, c.given|optState }
 }
 
 // MaxAge sets max_age (OpenID Connect Core 3.1.2.1): the user must have
@@ -480,7 +547,7 @@ func State(state string) CallOption {
 // sign-in). Used by InitiateAuthCodeFlow, AuthorizationRequestURL and
 // AcquireTokenInteractive.
 func MaxAge(d time.Duration) CallOption {
-	return func(c *callConfig) { c.maxAge, c.hasMaxAge = d, true }
+	return func(c *callConfig) { c.maxAge, c.hasMaxAge, c.given = d, true, c.given|optMaxAge }
 }
 
 // Response modes.
@@ -495,5 +562,5 @@ const (
 // authority's (query for a code). Used by InitiateAuthCodeFlow and
 // AuthorizationRequestURL.
 func ResponseMode(mode string) CallOption {
-	return func(c *callConfig) { c.responseMode = mode }
+	return func(c *callConfig) { c.responseMode, c.given = mode, c.given|optResponseMode }
 }

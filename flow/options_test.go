@@ -119,8 +119,9 @@ func TestCallOptions(t *testing.T) {
 	}
 	want := callConfig{claims: `{"id_token":{}}`, tenant: "t", forceRefresh: true, authority: "https://login.microsoftonline.com/x",
 		loginHint: "ann@contoso.com", domainHint: "contoso.com", prompt: "select_account", state: "st",
-		maxAge: 90 * time.Second, hasMaxAge: true, responseMode: "form_post"}
-	if cc != want {
+		maxAge: 90 * time.Second, hasMaxAge: true, responseMode: "form_post",
+		given: optClaims | optTenant | optForceRefresh | optAuthority | optLoginHint | optDomainHint | optPrompt | optState | optMaxAge | optResponseMode}
+	if !reflect.DeepEqual(cc, want) {
 		t.Errorf("callConfig =\n%+v\nwant\n%+v", cc, want)
 	}
 	if cc, _ := newCallConfig(MaxAge(0)); !cc.hasMaxAge || cc.maxAge != 0 {

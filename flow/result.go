@@ -15,7 +15,7 @@ import (
 // what is known of it, and for user flows the ID token and the account.
 //
 // Its String, GoString, Format and LogValue methods never show the access
-// token or the ID token, nor personal data (claim values, usernames):
+// token, the ID token or the refresh token, nor personal data (claim values, usernames):
 // printing or logging a Result is safe.
 type Result struct {
 	// Token is the access token, its type, expiry, proactive refresh
@@ -25,9 +25,11 @@ type Result struct {
 	// one (the openid scope); empty for client credentials. It is a
 	// secret.
 	IDToken string
-	// IDTokenClaims are the ID token's claims, decoded without checking
-	// its signature (it came from the token endpoint over TLS); nil
-	// without an ID token. Numbers are float64. Treat it as read-only.
+	// IDTokenClaims are the ID token's claims, nil without an ID token.
+	// A user flow verifies the ID token it receives before using it (see
+	// [IDTokenError]); a result from the cache carries the claims of the
+	// ID token verified when it was cached. Numbers are float64. Treat it
+	// as read-only.
 	IDTokenClaims map[string]any
 	// Account is the signed-in user (or the user an on-behalf-of token
 	// acts for); the zero Account for client credentials.
@@ -35,6 +37,12 @@ type Result struct {
 	// FromCache reports whether the token came from the cache rather
 	// than from the authority.
 	FromCache bool
+	// RefreshToken is the refresh token the authority returned with the
+	// token (user flows, as MSAL Python returns it); empty for a token
+	// from the cache, for client credentials, and when the authority
+	// sent none. It is a secret. It is cached already: an application
+	// needs it only to hand it elsewhere.
+	RefreshToken string
 }
 
 // redactedResult has Result's fields as String shows them.
@@ -48,6 +56,7 @@ type redactedResult struct {
 	IDTokenClaims string
 	Account       Account
 	FromCache     bool
+	RefreshToken  string
 }
 
 func (r Result) redacted() redactedResult {
@@ -61,6 +70,7 @@ func (r Result) redacted() redactedResult {
 		IDTokenClaims: claimNames(r.IDTokenClaims),
 		Account:       r.Account,
 		FromCache:     r.FromCache,
+		RefreshToken:  hide(r.RefreshToken),
 	}
 }
 
@@ -88,7 +98,7 @@ func (r Result) String() string { return fmt.Sprintf("%+v", r.redacted()) }
 func (r Result) GoString() string { return "flow.Result" + r.String() }
 
 // Format formats r like a struct for every verb and flag, with the access
-// token and ID token replaced by REDACTED.
+// token, ID token and refresh token replaced by REDACTED.
 func (r Result) Format(f fmt.State, verb rune) {
 	if verb == 'v' && f.Flag('#') {
 		fmt.Fprint(f, r.GoString())
@@ -106,6 +116,7 @@ func (r Result) LogValue() slog.Value {
 		slog.Any("scopes", r.Scopes),
 		slog.Bool("id_token", r.IDToken != ""),
 		slog.Bool("from_cache", r.FromCache),
+		slog.Bool("refresh_token", r.RefreshToken != ""),
 		slog.Any("account", r.Account),
 	)
 }

@@ -90,7 +90,7 @@ func (v *tokenValidator) validate(ctx context.Context, token string) (map[string
 	if md.jwks == "" {
 		return nil, fmt.Errorf("%w: the authority's discovery document has no jwks_uri", errKeysUnavailable)
 	}
-	key, err := v.app.keys.key(ctx, md.jwks, h.Kid)
+	key, err := v.app.keySetFor(md.jwks).key(ctx, md.jwks, h.Kid)
 	if err != nil {
 		if errors.Is(err, errUnknownKey) {
 			return nil, invalidToken("the token's signing key (kid) is not one of the authority's published keys")

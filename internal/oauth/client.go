@@ -139,6 +139,10 @@ type Request struct {
 	// MaxRetries retries of connection errors and of the statuses
 	// [Retryable] lists. At most MaxPolicyRetries; NoRetry still wins.
 	Retries func(status int) int
+	// Where, when set, names the request in logs and errors instead of its
+	// URL, which is then scrubbed from error texts: for a URL whose path
+	// holds personal data, such as user realm discovery's username.
+	Where string
 }
 
 // Response is an authority's answer, whatever its status.
@@ -232,6 +236,11 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	}
 	st := &call{client: c, req: req, ctx: ctx, where: redactURL(rreq.URL)}
 	st.setHeaders(rreq.Header)
+	if req.Where != "" {
+		// The URL's path holds personal data: errors name Where instead.
+		st.where = req.Where
+		st.extra = append(st.extra, rreq.URL.String(), req.URL, rreq.URL.EscapedPath(), rreq.URL.Path)
+	}
 	for _, v := range req.Secrets {
 		st.extra = append(st.extra, secretSpellings(v)...)
 	}

@@ -1,0 +1,128 @@
+package flow
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/bearerhttp/bearer/cache"
+	"github.com/bearerhttp/bearer/credential"
+	"github.com/bearerhttp/bearer/internal/oauth"
+)
+
+// ErrUnsupported is wrapped by the error of a call the application's
+// authority does not support: admin consent outside Entra, a sign-out
+// URL from an authority that publishes no end_session_endpoint, a
+// username and password at B2C.
+var ErrUnsupported = errors.New("flow: not supported by the authority")
+
+// users is what the user flows need, shared by [Confidential] and
+// [Public]: the application, and the credential of a confidential one
+// (nil for a public client, which authenticates with nothing).
+type users struct {
+	*app
+	cred credential.Credential
+}
+
+// users returns c's user flows.
+func (c *Confidential) users() users { return users{app: c.app, cred: c.cred} }
+
+// userResponse is what a user flow's token response is checked and cached
+// with.
+type userResponse struct {
+	ep *endpoints
+	// scopes are the scopes the caller asked for (without the reserved
+	// ones the request added).
+	scopes []string
+	// check is what the ID token must satisfy.
+	check idTokenCheck
+	// needIDToken fails a response without an ID token (a sign-in that
+	// sent a nonce asked for one).
+	needIDToken bool
+	// redeemed is the refresh token the request redeemed, cached when the
+	// response brings no new one (AcquireTokenByRefreshToken).
+	redeemed string
+	// what names the flow in log records.
+	what string
+}
+
+// finish verifies the ID token of a user flow's response, builds the
+// account, caches the tokens under it and returns the Result. Nothing is
+// cached from a response whose ID token fails verification, nor from one
+// that names no user (no client_info and no ID token), whose tokens
+// could not be found again and must never land among the application's
+// own.
+func (u users) finish(ctx context.Context, tok *oauth.TokenResponse, ur userResponse, start time.Time) (Result, error) {
+	ep := ur.ep
+	r := Result{Token: tokenFromResponse(tok, ur.scopes), IDToken: tok.IDToken, RefreshToken: tok.RefreshToken}
+	if tok.IDToken != "" {
+		claims, err := u.verifyIDToken(ctx, ep, tok.IDToken, ur.check)
+		if err != nil {
+			u.log.debug(ctx, "flow: "+ur.what+": the ID token was refused; nothing cached", slog.String("error", err.Error()))
+			return Result{}, err
+		}
+		r.IDTokenClaims = claims
+	} else if ur.needIDToken {
+		return Result{}, idTokenErr("format", "the response has no ID token, and the sign-in asked for one (openid)")
+	}
+	r.Account = newAccount(ep, tok.ClientInfo, r.IDTokenClaims)
+	if r.Account.IsZero() {
+		u.log.debug(ctx, "flow: "+ur.what+": the response names no user (no client_info, no ID token): not cached")
+		return r, nil
+	}
+	realm := tokenRealm(ep.authority, r.IDTokenClaims)
+	r.Account.TenantID = realm
+	rt := tok.RefreshToken
+	if rt == "" {
+		rt = ur.redeemed
+	}
+	resp := cache.Response{
+		Environment:       ep.environment,
+		Realm:             realm,
+		ClientID:          u.clientID,
+		HomeAccountID:     r.Account.HomeAccountID,
+		Scopes:            cachedScopes(tok.Scopes(), ur.scopes),
+		AccessToken:       tok.AccessToken,
+		TokenType:         tok.TokenType,
+		ExpiresOn:         tok.ExpiresOn,
+		ExtendedExpiresOn: tok.ExtExpiresOn,
+		RefreshOn:         tok.RefreshOn,
+		RefreshToken:      rt,
+		FamilyID:          tok.FamilyID,
+		IDToken:           tok.IDToken,
+	}
+	ca := r.Account.cacheAccount()
+	ca.ClientInfo = tok.RawClientInfo
+	resp.Account = &ca
+	u.store(ctx, resp, u.cfg.clock())
+	u.log.debug(ctx, "flow: "+ur.what+": tokens cached",
+		slog.Any("scopes", resp.Scopes), slog.Bool("refresh_token", rt != ""), slog.Bool("id_token", tok.IDToken != ""),
+		slog.Time("expires_on", tok.ExpiresOn), slog.Duration("elapsed", time.Since(start)),
+		u.log.pii("username", r.Account.Username), u.log.pii("home_account_id", r.Account.HomeAccountID))
+	return r, nil
+}
+
+// tokenRealm is the tenant a user's tokens from authority a are cached
+// under (the MSAL cache's realm, [Account.TenantID]): the ID token's tid
+// for the multi-tenant common, organizations and consumers authorities,
+// whose tokens come from the user's tenant; the authority's own tenant
+// otherwise, so that a later call to the same authority finds them.
+func tokenRealm(a authority, claims map[string]any) string {
+	if a.multiTenant() {
+		if tid := claimString(claims, "tid"); validSegment(tid) {
+			return tid
+		}
+	}
+	return a.tenant
+}
+
+// randomString returns n random bytes, base64url encoded: states, nonces
+// and PKCE verifiers.
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand.Read)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
