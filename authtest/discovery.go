@@ -75,6 +75,7 @@ func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request
 		doc["authorization_endpoint"] = base + "/authorize"
 		doc["device_authorization_endpoint"] = base + "/device"
 		doc["jwks_uri"] = base + "/keys"
+		doc["end_session_endpoint"] = base + "/logout"
 		doc["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "private_key_jwt"}
 		doc["token_endpoint_auth_signing_alg_values_supported"] = oidcSigningAlgs
 		doc["grant_types_supported"] = []string{grantAuthorizationCode, grantClientCredentials, grantRefreshToken, grantPassword, grantDeviceCode, grantJWTBearer}
@@ -194,9 +195,24 @@ func (s *Server) ownsHost(host string) bool {
 	return strings.HasSuffix(h, ".b2clogin.com") || strings.HasSuffix(h, ".ciamlogin.com")
 }
 
+// AddFederatedDomain makes domain a federated domain: user realm
+// discovery answers Federated for its users, with a WS-Trust federation
+// to an AD FS at https://adfs.{domain} (which this server does not run),
+// as Entra answers for a domain federated to AD FS. The password grant is
+// not affected.
+func (s *Server) AddFederatedDomain(domain string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.federated == nil {
+		s.federated = map[string]bool{}
+	}
+	s.federated[strings.ToLower(domain)] = true
+}
+
 // serveUserRealm is Entra's user realm discovery
-// (/common/userrealm/{username}?api-version=1.0): Managed for the domains
-// of registered users, Unknown otherwise.
+// (/common/userrealm/{username}?api-version=1.0): Federated for the
+// domains of [Server.AddFederatedDomain], Managed for the domains of
+// registered users, Unknown otherwise.
 func (s *Server) serveUserRealm(w http.ResponseWriter, r *http.Request, username string) {
 	_, domain, _ := strings.Cut(username, "@")
 	domain = strings.ToLower(domain)
@@ -208,15 +224,23 @@ func (s *Server) serveUserRealm(w http.ResponseWriter, r *http.Request, username
 			break
 		}
 	}
+	if s.federated[domain] {
+		accountType = "Federated"
+	}
 	s.mu.Unlock()
 	body := map[string]any{
 		"ver":          "1.0",
 		"account_type": accountType,
 		"domain_name":  domain,
 	}
-	if accountType == "Managed" {
+	if accountType != "Unknown" {
 		body["cloud_instance_name"] = "microsoftonline.com"
 		body["cloud_audience_urn"] = "urn:federation:MicrosoftOnline"
+	}
+	if accountType == "Federated" {
+		body["federation_protocol"] = "WSTrust"
+		body["federation_metadata_url"] = "https://adfs." + domain + "/adfs/services/trust/mex"
+		body["federation_active_auth_url"] = "https://adfs." + domain + "/adfs/services/trust/2005/usernamemixed"
 	}
 	writeJSON(w, http.StatusOK, body)
 }

@@ -409,6 +409,9 @@ type idTokenSpec struct {
 	email                        bool
 	kind                         authorityKind
 	policy                       string
+	iat                          time.Time      // default now
+	lifetime                     time.Duration  // default an hour
+	extra                        map[string]any // claims that override the others
 }
 
 func (s *Server) mintIDToken(sp idTokenSpec) (string, error) {
@@ -416,13 +419,20 @@ func (s *Server) mintIDToken(sp idTokenSpec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	now := s.Now()
+	now := sp.iat
+	if now.IsZero() {
+		now = s.Now()
+	}
+	lifetime := sp.lifetime
+	if lifetime == 0 {
+		lifetime = time.Hour
+	}
 	claims := map[string]any{
 		"aud":                sp.clientID,
 		"iss":                sp.issuer,
 		"iat":                now.Unix(),
 		"nbf":                now.Unix(),
-		"exp":                now.Add(time.Hour).Unix(),
+		"exp":                now.Add(lifetime).Unix(),
 		"name":               sp.user.DisplayName,
 		"oid":                sp.user.ObjectID,
 		"preferred_username": sp.user.Username,
@@ -453,7 +463,83 @@ func (s *Server) mintIDToken(sp idTokenSpec) (string, error) {
 	if sp.kind == kindB2C && sp.policy != "" {
 		claims["tfp"] = sp.policy
 	}
+	for k, v := range sp.extra {
+		if v == nil {
+			delete(claims, k)
+			continue
+		}
+		claims[k] = v
+	}
 	return signJWT(key, claims)
+}
+
+// IDTokenSpec describes an ID token for [Server.IssueIDToken]. Zero
+// fields take the defaults given.
+type IDTokenSpec struct {
+	// Subject is the username or object ID of the user the token is
+	// about; a registered user gives their object ID, names and home
+	// tenant, any other value is used as the object ID and username.
+	// Required.
+	Subject string
+	// ClientID is the token's aud (and the client its pairwise sub is
+	// for); default "authtest-client".
+	ClientID string
+	// Tenant is the tenant (an ID or a domain) of the token's tid and iss
+	// ([Server.Issuer]); default the user's home tenant.
+	Tenant string
+	// Nonce is the nonce claim; none when empty.
+	Nonce string
+	// IssuedAt is the token's iat and nbf; default [Server.Now].
+	IssuedAt time.Time
+	// Lifetime is how long the token lives; default an hour.
+	Lifetime time.Duration
+	// AuthTime is the auth_time claim; default IssuedAt.
+	AuthTime time.Time
+	// Claims are more claims; they override the ones above, and a nil
+	// value removes a claim (such as "nonce" or "iat").
+	Claims map[string]any
+}
+
+// IssueIDToken mints an ID token signed by the server's current key, as
+// its token endpoint would issue it through [Server.Authority], without a
+// sign-in: for tests of clients that must refuse an ID token that is
+// valid but not theirs (another audience, issuer, nonce, or out of date).
+// It panics only if signing fails.
+func (s *Server) IssueIDToken(spec IDTokenSpec) string {
+	if spec.Subject == "" {
+		panic("authtest: IssueIDToken: IDTokenSpec.Subject is empty")
+	}
+	s.mu.Lock()
+	u := s.userLocked(spec.Subject)
+	s.mu.Unlock()
+	if u == nil {
+		u = &User{Username: spec.Subject, ObjectID: spec.Subject, TenantID: DefaultTenant, DisplayName: spec.Subject, ACR: "1"}
+	}
+	tenant := spec.Tenant
+	if tenant == "" {
+		tenant = u.TenantID
+	}
+	tid := s.TenantID(tenant)
+	iat := spec.IssuedAt
+	if iat.IsZero() {
+		iat = s.Now()
+	}
+	authTime := spec.AuthTime
+	if authTime.IsZero() {
+		authTime = iat
+	}
+	clientID := spec.ClientID
+	if clientID == "" {
+		clientID = "authtest-client"
+	}
+	tok, err := s.mintIDToken(idTokenSpec{
+		issuer: s.Issuer(tid), tid: tid, clientID: clientID, nonce: spec.Nonce, user: u,
+		authTime: authTime, acr: u.ACR, amr: []string{"pwd"}, iat: iat, lifetime: spec.Lifetime, extra: spec.Claims,
+	})
+	if err != nil {
+		panic(err)
+	}
+	return tok
 }
 
 // accessTokenIssuerFor returns the issuer (iss) of access tokens issued

@@ -62,6 +62,7 @@ type Server struct {
 	acrRules      map[string]acrRule
 	consents      map[string]bool // client|user oid, or client|tid for admin consent
 	session       string          // username signed in to the "browser"
+	federated     map[string]bool // domains user realm discovery calls Federated
 	region        string
 	dpop          dpopState
 
@@ -436,7 +437,7 @@ const (
 	EndpointDiscovery           = "discovery"            // /common/discovery/instance (instance discovery)
 	EndpointUserRealm           = "userrealm"            // /common/userrealm/{username}
 	EndpointAdminConsent        = "adminconsent"         // /{tenant}/adminconsent, /{tenant}/v2.0/adminconsent
-	EndpointLogout              = "logout"               // /{tenant}/oauth2/v2.0/logout
+	EndpointLogout              = "logout"               // /{tenant}/oauth2/v2.0/logout, /oidc/logout
 	EndpointDeviceLogin         = "devicelogin"          // /devicelogin, the page where a user enters a device code
 	EndpointRegion              = "region"               // /metadata/instance/compute/location (IMDS)
 	EndpointManagedIdentity     = "managed-identity"     // /metadata/identity/oauth2/token (IMDS)
@@ -540,6 +541,8 @@ func route(path string) routed {
 			return routed{endpoint: EndpointAuthorize, auth: a}
 		case eq(rest, "device"):
 			return routed{endpoint: EndpointDeviceCode, auth: a}
+		case eq(rest, "logout"):
+			return routed{endpoint: EndpointLogout, auth: a}
 		}
 		return routed{}
 	}
