@@ -172,8 +172,8 @@ func checkRedirectURI(raw string) error {
 	return nil
 }
 
-// signIn is an authorization request being built.
-type signIn struct {
+// signInRequest is an authorization request being built.
+type signInRequest struct {
 	scopes      []string // as the caller gave them
 	redirectURI string
 	state       string
@@ -185,7 +185,7 @@ type signIn struct {
 // authorizationURL builds the authorization request URL of s at a, as
 // MSAL does: the reserved scopes added, client_info=1 for Entra's
 // authorities, the claims merged with the capabilities.
-func (u users) authorizationURL(ctx context.Context, a authority, s signIn) (string, error) {
+func (u users) authorizationURL(ctx context.Context, a authority, s signInRequest) (string, error) {
 	ep, err := u.endpointsOf(ctx, a)
 	if err != nil {
 		return "", err
@@ -261,7 +261,7 @@ func (u users) initiateAuthCodeFlow(ctx context.Context, scopes []string, redire
 	if err != nil {
 		return AuthCodeFlow{}, err
 	}
-	s := signIn{
+	s := signInRequest{
 		scopes: oauth.AppScopes(scopes), redirectURI: redirectURI, state: cc.state,
 		verifier: randomString(32), cc: cc,
 	}
@@ -477,7 +477,7 @@ func (u users) authorizationRequestURL(ctx context.Context, scopes []string, red
 	if err != nil {
 		return "", err
 	}
-	return u.authorizationURL(ctx, a, signIn{
+	return u.authorizationURL(ctx, a, signInRequest{
 		scopes: oauth.AppScopes(scopes), redirectURI: redirectURI, state: cc.state, nonce: cc.nonce, verifier: cc.pkce, cc: cc,
 	})
 }
