@@ -350,6 +350,9 @@ func (a *app) accounts(ctx context.Context, username string) ([]Account, error) 
 		env = ep.environment
 	}
 	found := a.cache.Accounts(ctx, cache.AccountFilter{Username: username, Environment: env, ClientID: a.clientID})
+	if _, known := a.cache.AppMetadata(env, a.clientID); !known {
+		found = a.familyAccounts(ctx, env, username, found)
+	}
 	out := make([]Account, 0, len(found))
 	for _, ca := range found {
 		out = append(out, accountFromCache(ca))

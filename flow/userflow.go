@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/bearerhttp/bearer/cache"
@@ -125,4 +126,24 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails (crypto/rand.Read)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// familyAccounts adds to found the accounts at env (of username, if not
+// empty) that hold a refresh token of Microsoft's family of client IDs,
+// for an application the cache has no metadata of yet: it may belong to
+// the family, and AcquireTokenSilent tries the family's refresh token
+// for it (the authority refuses it if it does not).
+func (a *app) familyAccounts(ctx context.Context, env, username string, found []cache.Account) []cache.Account {
+	for _, ca := range a.cache.Accounts(ctx, cache.AccountFilter{Username: username, Environment: env}) {
+		if slices.ContainsFunc(found, func(f cache.Account) bool { return f.Key() == ca.Key() }) {
+			continue
+		}
+		rt, ok := a.cache.RefreshToken(ctx, cache.RefreshTokenQuery{
+			Environment: env, ClientID: a.clientID, FamilyID: cache.FamilyFOCI, HomeAccountID: ca.HomeAccountID,
+		})
+		if ok && rt.FamilyID != "" {
+			found = append(found, ca)
+		}
+	}
+	return found
 }
