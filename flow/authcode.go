@@ -40,7 +40,8 @@ var (
 // It holds the PKCE code verifier, a secret: keep it on the server side
 // (a server-side session, or an encrypted and authenticated cookie),
 // never in plain sight of the browser. Its String, GoString, Format and
-// LogValue methods never show the verifier or the nonce.
+// LogValue methods never show the verifier, the nonce, the state or the
+// authorization URI's query (which holds the login hint).
 type AuthCodeFlow struct {
 	// AuthURI is the authorization request URL to send the user's
 	// browser to.
@@ -84,19 +85,29 @@ type redactedFlow struct {
 
 func (f AuthCodeFlow) redacted() redactedFlow {
 	return redactedFlow{
-		AuthURI: f.AuthURI, State: f.State, Nonce: hide(f.Nonce), CodeVerifier: hide(f.CodeVerifier),
+		AuthURI: withoutQuery(f.AuthURI), State: hide(f.State), Nonce: hide(f.Nonce), CodeVerifier: hide(f.CodeVerifier),
 		RedirectURI: f.RedirectURI, Scopes: f.Scopes, Claims: f.Claims, MaxAge: f.MaxAge, Authority: f.Authority,
 	}
 }
 
-// String returns f's fields with the code verifier and nonce redacted.
+// withoutQuery returns u without its query (which holds the state, the
+// nonce and the login hint), marked "?…" when it had one.
+func withoutQuery(u string) string {
+	if base, _, ok := strings.Cut(u, "?"); ok {
+		return base + "?…"
+	}
+	return u
+}
+
+// String returns f's fields with the code verifier, nonce and state
+// redacted and the authorization URI without its query.
 func (f AuthCodeFlow) String() string { return fmt.Sprintf("%+v", f.redacted()) }
 
 // GoString is String, for %#v.
 func (f AuthCodeFlow) GoString() string { return "flow.AuthCodeFlow" + f.String() }
 
-// Format formats f like a struct for every verb and flag, with the code
-// verifier and nonce replaced by REDACTED.
+// Format formats f like a struct for every verb and flag, redacted as
+// String redacts it.
 func (f AuthCodeFlow) Format(s fmt.State, verb rune) {
 	if verb == 'v' && s.Flag('#') {
 		fmt.Fprint(s, f.GoString())
