@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/bearerhttp/bearer"
 	"github.com/bearerhttp/bearer/authtest"
 	"github.com/bearerhttp/bearer/challenge"
+	"github.com/bearerhttp/bearer/credential"
 )
 
 func TestNewPublic(t *testing.T) {
@@ -327,5 +329,27 @@ func TestAdminConsent(t *testing.T) {
 	adfs := webApp(t, srv, contosoID, WithAuthority(srv.ADFSAuthority()))
 	if _, err := adfs.AdminConsentURL(bg(), nil, webRedirect); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("ADFS admin consent: %v", err)
+	}
+}
+
+func TestCertificateThumbprintAuthenticatesAtAuthtest(t *testing.T) {
+	srv := userServer(t)
+	cert, key := rsaCertificate(t)
+	srv.AddClient(authtest.Client{ID: "thumb-app", Certificates: []*x509.Certificate{cert}, RedirectURIs: []string{webRedirect}})
+	cred, err := credential.CertificateThumbprint(key, credential.Thumbprint(cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := mustConfidential(t, "thumb-app", cred, appOpts(srv, contosoID)...)
+	if _, err := app.AcquireTokenForClient(bg(), []string{graphDefault}); err != nil {
+		t.Fatalf("client credentials: %v", err)
+	}
+	r := userSignIn(t, srv, app, webRedirect, aliceUser, []string{"User.Read"})
+	if r.Account.Username != aliceUser {
+		t.Errorf("sign-in: %+v", r)
+	}
+	a := srv.RequestsTo(authtest.EndpointToken)[0].Form.Get("client_assertion")
+	if h := headerOf(t, a); h["alg"] != "RS256" || h["x5t"] == nil {
+		t.Errorf("assertion header %v", h)
 	}
 }
