@@ -14,6 +14,23 @@
 // each call with [CallOption] values (Claims, Tenant, ForceRefresh…).
 // Every AcquireToken… call returns a [Result].
 //
+// # Signing users in
+//
+// A [Public] application (MSAL's PublicClientApplication: desktop,
+// mobile, command-line) and a Confidential one (a web app) share the user
+// flows: the authorization code flow with PKCE
+// ([Confidential.InitiateAuthCodeFlow], then
+// [Confidential.AcquireTokenByAuthCodeFlow] with the response: state,
+// nonce and PKCE made and checked), the legacy authorization code calls,
+// a refresh token from elsewhere, a username and password. Every ID token
+// received is verified against the authority's published keys
+// ([IDTokenError] says which check failed). The tokens are cached under
+// the user's [Account]; [Confidential.AcquireTokenSilent] and
+// [Confidential.AccountSource] get later ones from the cache or the
+// refresh token, and an [*InteractionError] says when only the user can
+// help. A call given an option it does not use fails with
+// [ErrInvalidOption].
+//
 // # Managed identity and the default chain
 //
 // On Azure a program needs no secret: [NewManagedIdentity] gets the host's
@@ -24,8 +41,8 @@
 //
 // # Sources
 //
-// [Confidential.ClientSource] and [Confidential.OnBehalfOfSource] are
-// [bearer.TokenSource] values: give one to a [bearer.Transport] and every
+// [Confidential.ClientSource], [Confidential.OnBehalfOfSource] and
+// [Confidential.AccountSource] are [bearer.TokenSource] values: give one to a [bearer.Transport] and every
 // request it sends carries a token, renewed when a resource answers with
 // a claims challenge. On-behalf-of tokens follow the user's assertion in
 // each request's context ([ContextWithUserAssertion]), so one transport
@@ -37,8 +54,9 @@
 // Tokens are kept in a [cache.Cache] (in memory unless [WithCache] gives
 // one that persists), partitioned per identity: the application and
 // tenant for its own tokens, a hash of the user's assertion for
-// on-behalf-of tokens; within a partition, by the authority's host and
-// tenant (an OpenID Connect authority's tenant is its issuer URL). A cached token is served until the last min(5 min,
+// on-behalf-of tokens, the user's account for the user flows; within a
+// partition, by the authority's host and tenant (an OpenID Connect
+// authority's tenant is its issuer URL). A cached token is served until the last min(5 min,
 // lifetime/10) of its life, and refreshed in the background past the
 // authority's refresh_in; concurrent identical calls share one request.
 // Claims and ForceRefresh skip the cache's read, not its write.

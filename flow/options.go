@@ -22,8 +22,10 @@ import (
 // application's kind are ignored by it.
 type Option func(*config)
 
-// A CallOption configures one call, such as one AcquireToken… call.
-// Options that do not apply to a call are ignored by it.
+// A CallOption configures one call, such as one AcquireToken… call. Each
+// option's documentation lists the calls that use it: a call given any
+// other option fails with an error wrapping [ErrInvalidOption] before any
+// request, rather than ignore it.
 type CallOption func(*callConfig)
 
 // Defaults of the options.
@@ -472,7 +474,8 @@ func newCallConfigFor(call string, allowed callOptions, opts ...CallOption) (cal
 // of a claims challenge) to the call. The token comes from the authority,
 // never from the cache, and replaces the cached one. It is merged with
 // the client capabilities of [WithCapabilities]. Used by every
-// AcquireToken… call.
+// AcquireToken… call, InitiateAuthCodeFlow and AuthorizationRequestURL
+// (the sign-in asks for the claims).
 func Claims(claimsJSON string) CallOption {
 	return func(c *callConfig) { c.claims, c.given = claimsJSON, c.given|optClaims }
 }
@@ -484,7 +487,10 @@ func Claims(claimsJSON string) CallOption {
 // whose authority is consumers cannot switch. B2C, ADFS and OIDC
 // authorities have no tenants: a call with Tenant fails with an error
 // wrapping [ErrTenantNotSupported]. Like the authority's, the tenant is
-// kept in lower case. Used by every AcquireToken… call.
+// kept in lower case. Used by every AcquireToken… call but
+// AcquireTokenByAuthCodeFlow (whose flow names its tenant), and by
+// InitiateAuthCodeFlow, AuthorizationRequestURL, LogoutURL and
+// AdminConsentURL.
 func Tenant(tenantID string) CallOption {
 	return func(c *callConfig) { c.tenant, c.given = tenantID, c.given|optTenant }
 }
@@ -498,8 +504,7 @@ func ForceRefresh() CallOption {
 
 // Authority sends this call to another authority of the same kind as the
 // application's (for example another tenant's URL), resolved and cached
-// as [WithAuthority] is. Used by every AcquireToken… call and by the
-// authorization request calls.
+// as [WithAuthority] is. Used by the calls [Tenant] is used by.
 func Authority(authorityURL string) CallOption {
 	return func(c *callConfig) { c.authority, c.given = authorityURL, c.given|optAuthority }
 }
@@ -536,8 +541,9 @@ func Prompt(prompt string) CallOption {
 }
 
 // State sets the state parameter of the authorization request; the
-// default is a random value. Used by InitiateAuthCodeFlow and
-// AuthorizationRequestURL.
+// default is a random value (none for AuthorizationRequestURL). Used by
+// InitiateAuthCodeFlow, AuthorizationRequestURL, AdminConsentURL and
+// LogoutURL.
 func State(state string) CallOption {
 	return func(c *callConfig) { c.state, c.given = state, c.given|optState }
 }
@@ -545,7 +551,8 @@ func State(state string) CallOption {
 // MaxAge sets max_age (OpenID Connect Core 3.1.2.1): the user must have
 // signed in within d, else signs in again (whole seconds; 0 forces a new
 // sign-in). Used by InitiateAuthCodeFlow, AuthorizationRequestURL and
-// AcquireTokenInteractive.
+// AcquireTokenInteractive; and by AcquireTokenByAuthorizationCode, which
+// then checks the ID token's auth_time against it.
 func MaxAge(d time.Duration) CallOption {
 	return func(c *callConfig) { c.maxAge, c.hasMaxAge, c.given = d, true, c.given|optMaxAge }
 }
