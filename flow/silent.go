@@ -151,6 +151,15 @@ func (u users) silent(ctx context.Context, scopes []string, acct Account, cc cal
 			return r, nil
 		}
 	}
+	return u.silentFetch(ctx, g, acct, cc)
+}
+
+// silentFetch gets g's token from the authority with the account's
+// refresh token, sharing the request with concurrent identical calls. A
+// plain call looks in the cache once more first. (Apart from silent, so
+// that its cached path allocates no closure.)
+func (u users) silentFetch(ctx context.Context, g userGrant, acct Account, cc callConfig) (Result, error) {
+	plain := cc.claims == "" && !cc.forceRefresh
 	g.scopes = slices.Clone(g.scopes) // the flight may outlive a caller that gives up
 	return u.flights.do(ctx, g.key(cc.claims, cc.forceRefresh), func(ctx context.Context) (Result, error) {
 		if plain {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bearerhttp/bearer"
 	"github.com/bearerhttp/bearer/authtest"
 	"github.com/bearerhttp/bearer/cache"
 )
@@ -270,5 +271,30 @@ func TestSilentBackgroundRefresh(t *testing.T) {
 	n, err := app.AcquireTokenSilent(bg(), []string{"User.Read"}, r.Account)
 	if err != nil || !n.FromCache || n.AccessToken == r.AccessToken {
 		t.Errorf("after the background refresh: %+v %v", n, err)
+	}
+}
+
+// BenchmarkAccountSourceCached is the cost of a user's token from
+// AccountSource's cache, what a bearer.Transport pays on every request of
+// a signed-in user.
+func BenchmarkAccountSourceCached(b *testing.B) {
+	srv := authtest.NewTLSServer(b)
+	srv.AddClient(authtest.Client{ID: pubID, Public: true})
+	srv.AddUser(authtest.User{Username: aliceUser, Password: alicePass, TenantID: contosoID})
+	app := mustPublic(b, pubID, WithAuthority(srv.Authority(contosoID)), WithHTTPClient(srv.Client()))
+	r, err := app.AcquireTokenByUsernamePassword(bg(), aliceUser, alicePass, []string{"User.Read"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := app.AccountSource(r.Account)
+	req := bearer.TokenRequest{Scopes: []string{"User.Read"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := src.Token(bg(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n := srv.TokenRequests(); n != 1 {
+		b.Errorf("%d token requests", n)
 	}
 }
