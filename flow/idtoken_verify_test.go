@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -352,5 +354,42 @@ func TestIDTokensVerifiedAgainstOtherAuthorities(t *testing.T) {
 				t.Errorf("silent: %+v %v", s, err)
 			}
 		})
+	}
+}
+
+func TestIDTokenKeysSharedRefetchedOnRotationAtMostOnceAMinute(t *testing.T) {
+	srv := userServer(t)
+	app := webApp(t, srv, contosoID)
+	userSignIn(t, srv, app, webRedirect, aliceUser, []string{"User.Read"})
+	// The web API middleware of the same application uses the same keys.
+	api := app.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), WithAudiences("api://web"))
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Authorization", "Bearer "+srv.IssueAccessToken(authtest.AccessTokenSpec{Audience: "api://web", Subject: aliceUser, Scopes: []string{"x"}, Tenant: contosoID}))
+	api.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || srv.CountRequests(authtest.EndpointKeys) != 1 {
+		t.Fatalf("middleware: %d, %d key set reads, want 1 shared read", rec.Code, srv.CountRequests(authtest.EndpointKeys))
+	}
+	// The authority rotates its keys: an ID token with an unknown kid
+	// makes the keys be read again, once.
+	srv.RotateKeys()
+	srv.Advance(2 * time.Minute)
+	userSignIn(t, srv, app, webRedirect, aliceUser, []string{"User.Read"})
+	if n := srv.CountRequests(authtest.EndpointKeys); n != 2 {
+		t.Fatalf("%d key set reads after a rotation, want 2", n)
+	}
+	// A token naming a key the authority does not publish, within the
+	// minute: refused, and the keys are not read again.
+	f, _ := app.InitiateAuthCodeFlow(bg(), []string{"User.Read"}, webRedirect, LoginHint(aliceUser))
+	resp := browse(t, srv, f.AuthURI)
+	tok := srv.IssueIDToken(authtest.IDTokenSpec{Subject: aliceUser, ClientID: webID, Tenant: contosoID, Nonce: f.Nonce})
+	h := headerOf(t, tok)
+	h["kid"] = "unpublished-key"
+	srv.InjectFaults(1, authtest.Fault{Body: tokenBody(t, srv, signRS256(t, h, claimsOf(t, tok)))})
+	if _, err := app.AcquireTokenByAuthCodeFlow(bg(), f, resp); idTokenCheckOf(err) != "signature" {
+		t.Errorf("an unknown kid: %v", err)
+	}
+	if n := srv.CountRequests(authtest.EndpointKeys); n != 2 {
+		t.Errorf("%d key set reads, want no read within the minute", n)
 	}
 }
