@@ -24,10 +24,14 @@ var ErrTenantRequired = errors.New("flow: a specific tenant is required")
 // credential (a secret, a certificate, an assertion), such as a daemon, a
 // web app or a web API. It is MSAL's ConfidentialClientApplication.
 //
-// It gets tokens for itself ([Confidential.AcquireTokenForClient]) and
-// for the users calling it ([Confidential.AcquireTokenOnBehalfOf]), keeps
-// them in its token cache, and hands them to [bearer.Transport] through
-// [Confidential.ClientSource] and [Confidential.OnBehalfOfSource].
+// It gets tokens for itself ([Confidential.AcquireTokenForClient]), for
+// the users calling it ([Confidential.AcquireTokenOnBehalfOf]), and for
+// the users it signs in, as a web app does
+// ([Confidential.InitiateAuthCodeFlow], [Confidential.AcquireTokenSilent]:
+// the user flows it shares with [Public]); keeps them in its token cache,
+// and hands them to [bearer.Transport] through
+// [Confidential.ClientSource], [Confidential.OnBehalfOfSource] and
+// [Confidential.AccountSource].
 //
 // Cached tokens are served until the last min(5 min, lifetime/10) of
 // their life. Past their RefreshOn (the authority's refresh_in, or half
