@@ -302,4 +302,3 @@ func ExampleIDTokenError() {
 	fmt.Println(errors.As(err, &ite), ite.Check)
 	// Output: true nonce
 }
-
