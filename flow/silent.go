@@ -229,7 +229,7 @@ func (u users) redeemCachedRefreshToken(ctx context.Context, g userGrant, claims
 	r, err := u.redeemRefreshToken(ctx, g.ep, g.scopes, rt.Secret, claims, "silent")
 	if err != nil && rt.FamilyID != "" {
 		var fe *Error
-		if errors.As(err, &fe) {
+		if errors.As(err, &fe) && fe.StatusCode/100 == 4 { // refused, not an outage
 			own, ok := u.cache.RefreshToken(ctx, cache.RefreshTokenQuery{
 				Environment: g.ep.environment, ClientID: u.clientID, HomeAccountID: g.home, OwnOnly: true,
 			})

@@ -298,3 +298,34 @@ func BenchmarkAccountSourceCached(b *testing.B) {
 		b.Errorf("%d token requests", n)
 	}
 }
+
+func TestSilentFallsBackToTheOwnRefreshTokenWhenTheFamilyTokenIsRefused(t *testing.T) {
+	srv := userServer(t)
+	srv.AddClient(authtest.Client{ID: pubID, Public: true, RedirectURIs: []string{pubRedirect}, FamilyID: "1"})
+	c := cache.New()
+	app := publicApp(t, srv, contosoID, WithCache(c))
+	r := userSignIn(t, srv, app, pubRedirect, aliceUser, []string{"User.Read"})
+	env := r.Account.Environment
+	now := srv.Now()
+	// The application's own refresh token, and a family one (of another
+	// member) the authority will refuse; the cache says the application
+	// belongs to the family.
+	for _, resp := range []cache.Response{
+		{Environment: env, ClientID: pubID, HomeAccountID: r.Account.HomeAccountID, RefreshToken: r.RefreshToken},
+		{Environment: env, ClientID: "another-member", HomeAccountID: r.Account.HomeAccountID, RefreshToken: "refused-family-refresh-token", FamilyID: "1"},
+		{Environment: env, ClientID: pubID, FamilyID: "1"},
+	} {
+		if err := c.StoreResponse(bg(), resp, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Advance(2 * time.Hour)
+	s, err := app.AcquireTokenSilent(bg(), []string{"User.Read"}, r.Account)
+	if err != nil || s.FromCache {
+		t.Fatalf("%+v %v", s, err)
+	}
+	tr := srv.RequestsTo(authtest.EndpointToken)
+	if len(tr) != 3 || tr[1].Form.Get("refresh_token") != "refused-family-refresh-token" || tr[2].Form.Get("refresh_token") != r.RefreshToken {
+		t.Errorf("requests %v: want the family's token, then the application's own", tr)
+	}
+}
