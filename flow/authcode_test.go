@@ -3,9 +3,11 @@ package flow
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -412,4 +414,55 @@ func TestAuthCodeFlowRefusals(t *testing.T) {
 			t.Errorf("a flow naming another host: %v", err)
 		}
 	})
+}
+
+func TestConcurrentSignInsOfManyUsers(t *testing.T) {
+	srv := userServer(t)
+	const users = 8
+	for i := range users {
+		srv.AddUser(authtest.User{Username: fmt.Sprintf("user%d@contoso.com", i), Password: "p-PASSWORD-1", TenantID: contosoID})
+	}
+	app := webApp(t, srv, "organizations")
+	errs := make(chan error, users)
+	var wg sync.WaitGroup
+	for i := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("user%d@contoso.com", i)
+			f, err := app.InitiateAuthCodeFlow(bg(), []string{"User.Read"}, webRedirect, LoginHint(name))
+			if err != nil {
+				errs <- err
+				return
+			}
+			resp, err := browseErr(srv, f.AuthURI)
+			if err != nil {
+				errs <- err
+				return
+			}
+			r, err := app.AcquireTokenByAuthCodeFlow(bg(), f, resp)
+			if err != nil {
+				errs <- err
+				return
+			}
+			s, err := app.AcquireTokenSilent(bg(), []string{"User.Read"}, r.Account)
+			if err == nil && (s.Account.Username != name || !s.FromCache) {
+				err = fmt.Errorf("%s got %+v", name, s.Account.cacheAccount())
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if accts, _ := app.Accounts(bg(), ""); len(accts) != users {
+		t.Errorf("%d accounts, want %d", len(accts), users)
+	}
+	if n := srv.CountRequests(authtest.EndpointKeys); n != 1 {
+		t.Errorf("%d key set reads for concurrent sign-ins, want 1", n)
+	}
 }

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"fmt"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -96,11 +97,20 @@ var (
 // calling the redirect URI.
 func browse(t *testing.T, srv *authtest.Server, authURI string) url.Values {
 	t.Helper()
+	q, err := browseErr(srv, authURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// browseErr is browse for goroutines other than the test's.
+func browseErr(srv *authtest.Server, authURI string) (url.Values, error) {
 	c := srv.Client()
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := c.Get(authURI)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
@@ -108,25 +118,20 @@ func browse(t *testing.T, srv *authtest.Server, authURI string) url.Values {
 	case resp.StatusCode == http.StatusFound:
 		u, err := url.Parse(resp.Header.Get("Location"))
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if u.Fragment != "" {
-			q, err := url.ParseQuery(u.Fragment)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return q
+			return url.ParseQuery(u.Fragment)
 		}
-		return u.Query()
+		return u.Query(), nil
 	case resp.StatusCode == http.StatusOK && strings.Contains(string(body), `name="hiddenform"`):
 		q := url.Values{}
 		for _, m := range hiddenInput.FindAllStringSubmatch(string(body), -1) {
 			q.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
 		}
-		return q
+		return q, nil
 	}
-	t.Fatalf("the authority answered %d, not a response to the redirect URI: %.300s", resp.StatusCode, body)
-	return nil
+	return nil, fmt.Errorf("the authority answered %d, not a response to the redirect URI: %.300s", resp.StatusCode, body)
 }
 
 var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
