@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"fmt"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -10,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
