@@ -40,10 +40,15 @@ type Account struct {
 	// cache records it (such as login.microsoftonline.com). The cache
 	// treats every alias of a cloud's host as the same environment.
 	Environment string
-	// TenantID is the tenant the account signed in to (the ID token's
-	// tid; the MSAL cache calls it realm). Without a tid, the authority's
-	// tenant; for an OpenID Connect authority ([WithOIDCAuthority]), its
-	// issuer URL, under which its tokens are cached.
+	// TenantID is the tenant the account signed in to, as the MSAL cache
+	// records it (its realm). For the user flows (sign-in, silent,
+	// refresh token, username and password) it is the tenant of the
+	// authority the sign-in went to, as configured, common and
+	// organizations included, as MSAL Go and MSAL Python write it (the
+	// user's own tenant ID is the ID token's tid claim); for an
+	// on-behalf-of result, the ID token's tid, else the authority's
+	// tenant. For an OpenID Connect authority ([WithOIDCAuthority]) it is
+	// its issuer URL, under which its tokens are cached.
 	TenantID string
 	// Username is the user's sign-in name: the ID token's
 	// preferred_username (upn for ADFS).

@@ -88,7 +88,7 @@ func TestAuthCodeFlowSignsUserIn(t *testing.T) {
 			}
 			oid := r.IDTokenClaims["oid"].(string)
 			wantAcct := Account{
-				HomeAccountID: oid + "." + contosoID, Environment: "login.microsoftonline.com", TenantID: contosoID,
+				HomeAccountID: oid + "." + contosoID, Environment: "login.microsoftonline.com", TenantID: "organizations",
 				Username: aliceUser, LocalAccountID: oid, Name: "alice", AuthorityType: AuthorityTypeMSSTS,
 			}
 			if r.Account != wantAcct {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/bearerhttp/bearer/cache"
@@ -131,11 +130,7 @@ func (u users) silent(ctx context.Context, scopes []string, acct Account, cc cal
 	if err != nil {
 		return Result{}, err
 	}
-	realm := a.tenant
-	if a.multiTenant() && validSegment(acct.TenantID) && !isMultiTenantName(acct.TenantID) {
-		realm = strings.ToLower(acct.TenantID)
-	}
-	g := userGrant{ep: ep, scopes: scopes, fold: a.caseInsensitiveScopes(), home: acct.HomeAccountID, realm: realm}
+	g := userGrant{ep: ep, scopes: scopes, fold: a.caseInsensitiveScopes(), home: acct.HomeAccountID, realm: tokenRealm(a)}
 	plain := cc.claims == "" && !cc.forceRefresh
 	if plain {
 		now := u.cfg.clock()

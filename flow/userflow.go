@@ -74,7 +74,7 @@ func (u users) finish(ctx context.Context, tok *oauth.TokenResponse, ur userResp
 		u.log.debug(ctx, "flow: "+ur.what+": the response names no user (no client_info, no ID token): not cached")
 		return r, nil
 	}
-	realm := tokenRealm(ep.authority, r.IDTokenClaims)
+	realm := tokenRealm(ep.authority)
 	r.Account.TenantID = realm
 	rt := tok.RefreshToken
 	if rt == "" {
@@ -107,18 +107,12 @@ func (u users) finish(ctx context.Context, tok *oauth.TokenResponse, ur userResp
 }
 
 // tokenRealm is the tenant a user's tokens from authority a are cached
-// under (the MSAL cache's realm, [Account.TenantID]): the ID token's tid
-// for the multi-tenant common, organizations and consumers authorities,
-// whose tokens come from the user's tenant; the authority's own tenant
-// otherwise, so that a later call to the same authority finds them.
-func tokenRealm(a authority, claims map[string]any) string {
-	if a.multiTenant() {
-		if tid := claimString(claims, "tid"); validSegment(tid) {
-			return tid
-		}
-	}
-	return a.tenant
-}
+// under (the MSAL cache's realm, [Account.TenantID]): the authority's
+// tenant as configured (lower-cased), common and organizations included,
+// as MSAL Go and MSAL Python write it, so that a cache shared with them
+// holds one account per sign-in authority and each library finds the
+// other's access tokens. The user's own tenant is the ID token's tid.
+func tokenRealm(a authority) string { return a.tenant }
 
 // randomString returns n random bytes, base64url encoded: states, nonces
 // and PKCE verifiers.
