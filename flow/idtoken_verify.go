@@ -32,7 +32,8 @@ var ErrInvalidIDToken = errors.New("flow: invalid ID token")
 // authority publishes (its jwks_uri; alg none, HMAC and keys it does not
 // publish are refused), iss (the authority's issuer, with {tenantid}
 // filled from the token's tid for the common and organizations
-// authorities), aud (the client ID; azp too when there are several
+// authorities only, with the authority's own tenant ID for the others),
+// aud (the client ID; azp too when there are several
 // audiences), exp, iat and nbf with [IDTokenClockSkew] on the
 // application's clock, the nonce of the sign-in, and auth_time against
 // [MaxAge]. It matches [ErrInvalidIDToken]. It never quotes the token or
@@ -258,7 +259,7 @@ func (a *app) verifyIDToken(ctx context.Context, ep *endpoints, raw string, chk 
 	v := idTokenVerifier{
 		clientID:  a.clientID,
 		now:       a.cfg.clock(),
-		issuer:    func(tid string) (string, error) { return idTokenIssuer(auth, md.issuer, tid) },
+		issuer:    func(tid string) (string, error) { return idTokenIssuer(auth, md, tid) },
 		nonce:     chk.nonce,
 		maxAge:    chk.maxAge,
 		hasMaxAge: chk.hasMaxAge,
@@ -273,22 +274,30 @@ func (a *app) verifyIDToken(ctx context.Context, ep *endpoints, raw string, chk 
 	return claims, err
 }
 
-// idTokenIssuer returns the issuer an ID token from authority a with the
-// tid claim tid must name: the discovery document's issuer, whose
-// {tenantid} template is filled with tid for the multi-tenant common and
-// organizations authorities only, and with the authority's own tenant for
-// the others (a token cannot pick the tenant it claims to come from).
-func idTokenIssuer(a authority, issuer, tid string) (string, error) {
-	if issuer == "" {
+// idTokenIssuer returns the issuer an ID token from authority a, whose
+// discovery document is md, with the tid claim tid must name: the
+// document's issuer, whose {tenantid} template stands for the tenant the
+// application signs users in to, the rule of the web API middleware
+// (tokenValidator.issuerTenant): tid for the multi-tenant common and
+// organizations authorities only; else the authority's own tenant ID, as
+// it names it or as its document does. Entra signs every tenant's tokens
+// with the same keys: a template filled from any token's tid would let
+// another tenant's ID token pass for the authority's.
+func idTokenIssuer(a authority, md *endpoints, tid string) (string, error) {
+	if md.issuer == "" {
 		return "", errors.New("flow: the authority's discovery document has no issuer")
 	}
-	if !strings.Contains(issuer, tenantIDTemplate) {
-		return issuer, nil
+	if !strings.Contains(md.issuer, tenantIDTemplate) {
+		return md.issuer, nil
 	}
-	if (a.kind == kindEntra || a.kind == kindCIAM) && (a.tenant == tenantCommon || a.tenant == tenantOrganizations) {
-		return issuerForTenant(issuer, tid)
+	tenant := md.tenantID
+	switch {
+	case a.anyTenant():
+		tenant = tid
+	case isGUID(a.tenant):
+		tenant = a.tenant
 	}
-	return issuerForTenant(issuer, a.tenant)
+	return issuerForTenant(md.issuer, tenant)
 }
 
 // signingKey returns a key picker (for keySet.keyFor) of the keys alg may

@@ -187,7 +187,7 @@ func TestIDTokenVerifierChecks(t *testing.T) {
 }
 
 func TestIDTokenIssuerTemplate(t *testing.T) {
-	tmpl := "https://login.microsoftonline.com/{tenantid}/v2.0"
+	tmpl := &endpoints{issuer: "https://login.microsoftonline.com/{tenantid}/v2.0"}
 	mustParse := func(s string) authority {
 		a, err := parseAuthority(s, false)
 		if err != nil {
@@ -195,21 +195,30 @@ func TestIDTokenIssuerTemplate(t *testing.T) {
 		}
 		return a
 	}
+	const guid = "6f7e3a2b-1c4d-4e5f-8a9b-0c1d2e3f4a5b"
 	for _, tt := range []struct {
-		authority, tid, want string
+		authority, tid, want string // want "" for no issuer
 	}{
 		{"https://login.microsoftonline.com/common", "t1", "https://login.microsoftonline.com/t1/v2.0"},
 		{"https://login.microsoftonline.com/organizations", "t2", "https://login.microsoftonline.com/t2/v2.0"},
-		// A tenant authority's template is filled with its own tenant,
+		// A tenant authority's template stands for its own tenant,
 		// whatever tid the token claims.
-		{"https://login.microsoftonline.com/contoso.com", "t3", "https://login.microsoftonline.com/contoso.com/v2.0"},
-		{"https://login.microsoftonline.com/consumers", "t4", "https://login.microsoftonline.com/consumers/v2.0"},
+		{"https://login.microsoftonline.com/" + guid, "t3", "https://login.microsoftonline.com/" + guid + "/v2.0"},
+		// A tenant named by domain, or consumers, with a template: no
+		// issuer can match (Entra's documents for them name the tenant ID).
+		{"https://login.microsoftonline.com/contoso.com", "t3", ""},
+		{"https://login.microsoftonline.com/consumers", "t4", ""},
 	} {
-		if got, err := idTokenIssuer(mustParse(tt.authority), tmpl, tt.tid); err != nil || got != tt.want {
-			t.Errorf("%s with tid %s: %s, %v; want %s", tt.authority, tt.tid, got, err, tt.want)
+		got, err := idTokenIssuer(mustParse(tt.authority), tmpl, tt.tid)
+		if (tt.want == "") != (err != nil) || got != tt.want {
+			t.Errorf("%s with tid %s: %q, %v; want %q", tt.authority, tt.tid, got, err, tt.want)
 		}
 	}
-	if _, err := idTokenIssuer(mustParse("https://login.microsoftonline.com/common"), "", "t"); err == nil {
+	doc := &endpoints{issuer: "https://login.microsoftonline.com/{tenantid}/v2.0", tenantID: guid}
+	if got, err := idTokenIssuer(mustParse("https://login.microsoftonline.com/contoso.com"), doc, "t5"); err != nil || got != "https://login.microsoftonline.com/"+guid+"/v2.0" {
+		t.Errorf("the document's tenant ID: %q, %v", got, err)
+	}
+	if _, err := idTokenIssuer(mustParse("https://login.microsoftonline.com/common"), &endpoints{}, "t"); err == nil {
 		t.Errorf("no issuer in the document is not an error")
 	}
 }
@@ -333,7 +342,7 @@ func TestIDTokensVerifiedAgainstOtherAuthorities(t *testing.T) {
 		kind  string
 		realm string
 	}{
-		{"oidc", WithOIDCAuthority(srv.OIDCIssuer()), AuthorityTypeGeneric, ""},
+		{"oidc", WithOIDCAuthority(srv.OIDCIssuer()), AuthorityTypeGeneric, srv.OIDCIssuer()}, // an OIDC authority caches under its issuer
 		{"adfs", WithAuthority(srv.ADFSAuthority()), AuthorityTypeADFS, "adfs"},
 		{"b2c", WithAuthority(srv.B2CAuthority("contoso.onmicrosoft.com", "B2C_1_ropc")), AuthorityTypeMSSTS, "contoso.onmicrosoft.com"},
 	} {

@@ -94,22 +94,23 @@ func interactionFrom(err error, reason, claims string) error {
 
 // userGrant is one silent acquisition of a user's token.
 type userGrant struct {
-	ep     *endpoints
+	a      authority // where the token comes from
+	env    string    // the environment its tokens are cached under
+	realm  string    // the tenant its tokens are cached under
 	scopes []string
 	fold   bool
 	home   string // the account's home account ID
-	realm  string // the tenant its tokens are cached under
 }
 
 func (g *userGrant) query(clientID string) cache.AccessTokenQuery {
 	return cache.AccessTokenQuery{
-		Environment: g.ep.environment, Realm: g.realm, ClientID: clientID,
+		Environment: g.env, Realm: g.realm, ClientID: clientID,
 		HomeAccountID: g.home, Scopes: g.scopes, CaseInsensitiveScopes: g.fold,
 	}
 }
 
 func (g *userGrant) key(claims string, force bool) string {
-	return flightKey("user", g.home, g.ep.environment, g.realm, g.scopes, g.fold, claims, force)
+	return flightKey("user", g.home, g.env, g.realm, g.scopes, g.fold, claims, force)
 }
 
 // silent is AcquireTokenSilent with its options applied; without
@@ -126,11 +127,17 @@ func (u users) silent(ctx context.Context, scopes []string, acct Account, cc cal
 	if err != nil {
 		return Result{}, err
 	}
-	ep, err := u.endpointsOf(ctx, a)
-	if err != nil {
-		return Result{}, err
+	// The cache is read before anything that needs the network, so a
+	// cached token serves while the authority cannot be reached.
+	env, realm, known := u.cacheKeyOf(a)
+	if !known {
+		ep, err := u.endpointsOf(ctx, a)
+		if err != nil {
+			return Result{}, err
+		}
+		env, realm = ep.environment, tokenRealm(a)
 	}
-	g := userGrant{ep: ep, scopes: scopes, fold: a.caseInsensitiveScopes(), home: acct.HomeAccountID, realm: tokenRealm(a)}
+	g := userGrant{a: a, env: env, realm: realm, scopes: scopes, fold: a.caseInsensitiveScopes(), home: acct.HomeAccountID}
 	plain := cc.claims == "" && !cc.forceRefresh
 	if plain {
 		now := u.cfg.clock()
@@ -175,7 +182,7 @@ func (u users) silentFetch(ctx context.Context, g userGrant, acct Account, cc ca
 func (u users) cachedUserIDToken(ctx context.Context, g *userGrant, acct Account, r *Result) {
 	r.Account = acct
 	idt, ok := u.cache.IDToken(ctx, cache.IDTokenQuery{
-		Environment: g.ep.environment, Realm: g.realm, ClientID: u.clientID, HomeAccountID: g.home,
+		Environment: g.env, Realm: g.realm, ClientID: u.clientID, HomeAccountID: g.home,
 	})
 	if !ok {
 		return
@@ -185,7 +192,7 @@ func (u users) cachedUserIDToken(ctx context.Context, g *userGrant, acct Account
 		return
 	}
 	r.IDToken, r.IDTokenClaims = idt.Secret, claims
-	a := newAccount(g.ep, oauth.ClientInfo{}, claims)
+	a := newAccount(&endpoints{authority: g.a, environment: g.env}, oauth.ClientInfo{}, claims)
 	a.HomeAccountID, a.TenantID = g.home, g.realm
 	r.Account = a
 }
@@ -212,26 +219,30 @@ func (u users) refreshUser(ctx context.Context, g userGrant, refreshOn, now time
 // authority refuses, is an *InteractionError.
 func (u users) redeemCachedRefreshToken(ctx context.Context, g userGrant, claims string) (Result, error) {
 	start := time.Now()
-	q := cache.RefreshTokenQuery{Environment: g.ep.environment, ClientID: u.clientID, HomeAccountID: g.home}
-	if _, known := u.cache.AppMetadata(g.ep.environment, u.clientID); !known {
+	q := cache.RefreshTokenQuery{Environment: g.env, ClientID: u.clientID, HomeAccountID: g.home}
+	if _, known := u.cache.AppMetadata(g.env, u.clientID); !known {
 		q.FamilyID = cache.FamilyFOCI
 	}
 	rt, ok := u.cache.RefreshToken(ctx, q)
 	if !ok {
-		u.log.debug(ctx, "flow: silent: no refresh token for the account", slog.String("environment", g.ep.environment))
+		u.log.debug(ctx, "flow: silent: no refresh token for the account", slog.String("environment", g.env))
 		return Result{}, &InteractionError{Reason: "no refresh token is cached for the account: the user must sign in", Claims: claims}
 	}
-	r, err := u.redeemRefreshToken(ctx, g.ep, g.scopes, rt.Secret, claims, "silent")
+	ep, err := u.endpointsOf(ctx, g.a)
+	if err != nil {
+		return Result{}, err
+	}
+	r, err := u.redeemRefreshToken(ctx, ep, g.scopes, rt.Secret, claims, "silent")
 	if err != nil && rt.FamilyID != "" {
 		var fe *Error
 		if errors.As(err, &fe) && fe.StatusCode/100 == 4 { // refused, not an outage
 			own, ok := u.cache.RefreshToken(ctx, cache.RefreshTokenQuery{
-				Environment: g.ep.environment, ClientID: u.clientID, HomeAccountID: g.home, OwnOnly: true,
+				Environment: g.env, ClientID: u.clientID, HomeAccountID: g.home, OwnOnly: true,
 			})
 			if ok && own.Secret != rt.Secret {
 				u.log.debug(ctx, "flow: silent: the family refresh token was refused; trying the application's own",
 					slog.String("error", fe.Code))
-				r, err = u.redeemRefreshToken(ctx, g.ep, g.scopes, own.Secret, claims, "silent")
+				r, err = u.redeemRefreshToken(ctx, ep, g.scopes, own.Secret, claims, "silent")
 			}
 		}
 	}

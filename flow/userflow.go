@@ -109,10 +109,11 @@ func (u users) finish(ctx context.Context, tok *oauth.TokenResponse, ur userResp
 // tokenRealm is the tenant a user's tokens from authority a are cached
 // under (the MSAL cache's realm, [Account.TenantID]): the authority's
 // tenant as configured (lower-cased), common and organizations included,
-// as MSAL Go and MSAL Python write it, so that a cache shared with them
+// as MSAL Go and MSAL Python write it (an OpenID Connect authority's
+// issuer URL, as for every flow: see authority.realm), so that a cache shared with them
 // holds one account per sign-in authority and each library finds the
 // other's access tokens. The user's own tenant is the ID token's tid.
-func tokenRealm(a authority) string { return a.tenant }
+func tokenRealm(a authority) string { return a.realm() }
 
 // randomString returns n random bytes, base64url encoded: states, nonces
 // and PKCE verifiers.
