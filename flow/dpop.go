@@ -55,8 +55,19 @@ const tokenTypeDPoP = "DPoP"
 // key's RFC 7638 thumbprint (MSAL's key_id), so tokens bound to another
 // key are never served.
 //
-// The application's sources ([Confidential.ClientSource] and its
-// siblings) put their tokens on requests themselves
+// Every token request of every flow carries a proof: client credentials,
+// on-behalf-of, and the user flows (authorization code, refresh token,
+// username and password, AcquireTokenSilent's refresh), for
+// [Confidential] and [Public] alike. The authority binds a public
+// client's refresh tokens to the key too (RFC 9449 section 5): only a
+// proof of the same key redeems them, so a public client whose cache
+// outlives the process needs the same key in the next one (with another
+// key, AcquireTokenSilent finds no access token and the authority refuses
+// the refresh token: the user signs in again).
+//
+// The application's sources ([Confidential.ClientSource],
+// [Confidential.OnBehalfOfSource], and [Confidential.AccountSource] and
+// [Public.AccountSource]) put their tokens on requests themselves
 // ([bearer.RequestAuthorizer]): a [bearer.Transport] sends
 // "Authorization: DPoP <token>" with a fresh proof for each request and
 // each resend (method, URL without query and fragment, the token's hash),
@@ -181,6 +192,12 @@ func (c *core) supportsDPoP(ctx context.Context) (bool, error) {
 // does not support DPoP.
 func (c *Confidential) SupportsDPoP(ctx context.Context) (bool, error) {
 	return c.supportsDPoP(ctx)
+}
+
+// SupportsDPoP reports whether the application's authority supports DPoP
+// (RFC 9449), as [Confidential.SupportsDPoP] does.
+func (p *Public) SupportsDPoP(ctx context.Context) (bool, error) {
+	return p.supportsDPoP(ctx)
 }
 
 // send sends a token request to endpoint of ep: as it is without DPoP;

@@ -62,3 +62,50 @@ func ExampleWithDPoP() {
 	// cached token type: DPoP true <nil>
 	// token requests: 2 resource requests: 3
 }
+
+// A public client (a command-line tool) whose user's tokens are bound to
+// its key: the sign-in, AcquireTokenSilent's refreshes and AccountSource's
+// requests all prove the key, and the authority binds the user's refresh
+// token to it as well.
+func ExamplePublic_SupportsDPoP() {
+	srv := authtest.NewServer(nil, authtest.WithDPoP())
+	defer srv.Close()
+	srv.AddClient(authtest.Client{ID: "cli", Public: true})
+	srv.AddUser(authtest.User{Username: "alice@contoso.com", Password: "alice-PASSWORD", TenantID: "contoso"})
+	srv.AddAPI(authtest.API{Audience: "api://orders", Scopes: []string{"Orders.Read"}})
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	app, err := flow.NewPublic("cli", flow.WithOIDCAuthority(srv.OIDCIssuer()), flow.WithDPoP(key))
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	if ok, err := app.SupportsDPoP(ctx); err != nil || !ok {
+		fmt.Println("no DPoP at this authority:", err)
+		return
+	}
+	scopes := []string{"api://orders/Orders.Read"}
+	r, err := app.AcquireTokenByUsernamePassword(ctx, "alice@contoso.com", "alice-PASSWORD", scopes)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("signed in, token type:", r.TokenType)
+
+	client := &http.Client{Transport: &bearer.Transport{
+		Source:       app.AccountSource(r.Account),
+		Scopes:       scopes,
+		AllowedHosts: []string{"127.0.0.1"},
+	}}
+	resp, err := client.Get(srv.URL + "/resource/orders")
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status, "token requests:", srv.TokenRequests())
+	// Output:
+	// signed in, token type: DPoP
+	// 200 OK token requests: 1
+}

@@ -136,7 +136,8 @@ func (p *Public) RemoveAccount(ctx context.Context, account Account) error {
 // tokens: each Token call is AcquireTokenSilent for account with the
 // request's scopes, Claims (a claims challenge's, sent with the refresh
 // token), TenantID and ForceRefresh. Give it to a [bearer.Transport] to
-// call an API as the user.
+// call an API as the user. With [WithDPoP], its tokens are DPoP-bound and
+// it puts them on requests itself, as [Confidential.ClientSource] does.
 //
 // When only the user can satisfy a request (no refresh token, one the
 // authority refuses, a claims challenge the authority answers with
@@ -146,7 +147,7 @@ func (p *Public) RemoveAccount(ctx context.Context, account Account) error {
 // the sign-in must ask for ([InteractionError.SignInOptions]): a web app
 // sends the user back to sign in.
 func (p *Public) AccountSource(account Account) bearer.TokenSource {
-	return accountSource{u: p.users(), acct: account}
+	return p.sourceOf(accountSource{u: p.users(), acct: account})
 }
 
 // LogoutURL returns the URL that signs the user out of the authority

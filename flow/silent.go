@@ -100,12 +100,16 @@ type userGrant struct {
 	scopes []string
 	fold   bool
 	home   string // the account's home account ID
+	// keyID is the thumbprint of the DPoP key the tokens are bound to,
+	// "" for bearer tokens (see grant.keyID).
+	keyID string
 }
 
 func (g *userGrant) query(clientID string) cache.AccessTokenQuery {
 	return cache.AccessTokenQuery{
 		Environment: g.env, Realm: g.realm, ClientID: clientID,
 		HomeAccountID: g.home, Scopes: g.scopes, CaseInsensitiveScopes: g.fold,
+		TokenType: tokenTypeOf(g.keyID), KeyID: g.keyID,
 	}
 }
 
@@ -137,7 +141,7 @@ func (u users) silent(ctx context.Context, scopes []string, acct Account, cc cal
 		}
 		env, realm = ep.environment, tokenRealm(a)
 	}
-	g := userGrant{a: a, env: env, realm: realm, scopes: scopes, fold: a.caseInsensitiveScopes(), home: acct.HomeAccountID}
+	g := userGrant{a: a, env: env, realm: realm, scopes: scopes, fold: a.caseInsensitiveScopes(), home: acct.HomeAccountID, keyID: u.dpop.keyID()}
 	plain := cc.claims == "" && !cc.forceRefresh
 	if plain {
 		now := u.cfg.clock()
