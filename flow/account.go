@@ -38,7 +38,11 @@ type Account struct {
 	HomeAccountID string
 	// Environment is the authority host the account signed in at, as the
 	// cache records it (such as login.microsoftonline.com). The cache
-	// treats every alias of a cloud's host as the same environment.
+	// treats every alias of a cloud's host as the same environment. For an
+	// OpenID Connect authority ([WithOIDCAuthority]) it is the issuer URL
+	// without the scheme (host, port unless the default one, and path,
+	// such as idp.example.com/realms/a), so that issuers sharing a host
+	// keep their users apart.
 	Environment string
 	// TenantID is the tenant the account signed in to, as the MSAL cache
 	// records it (its realm). For the user flows (sign-in, silent,

@@ -245,7 +245,31 @@ func (a authority) known() bool {
 // schema) a's tokens are cached under, unless Entra's instance discovery
 // names another: the host, lower-cased, without port, as MSAL Go and MSAL
 // Python write it (the cache finds every alias of a known cloud's hosts).
-func (a authority) environment() string { return strings.ToLower(a.hostname()) }
+//
+// An OpenID Connect authority's environment is its issuer URL without the
+// scheme: the host with its port (but a default one) and the path, such
+// as idp.example.com/realms/a. MSAL's environment is the identity of a
+// token service: refresh tokens and accounts are keyed by it and not by
+// the realm, since every tenant of an Entra cloud redeems the cloud's
+// refresh tokens. OpenID Connect issuers sharing a host (Keycloak's
+// realms, https://{host}/realms/{name}) are separate token services, with
+// their own users and refresh tokens: under the host alone, a user with
+// one subject in two realms (a realm imported from another keeps its
+// users' IDs) would have one refresh token, each sign-in replacing the
+// other's and each realm sent the other's, and each issuer's application
+// would list and remove the other's accounts. An issuer with no path on
+// the default port (https://accounts.example.com) keeps the host alone,
+// as MSAL Python writes it.
+func (a authority) environment() string {
+	if a.kind == kindOIDC {
+		host := a.host
+		if p := a.port(); (p == "443" && a.scheme == "https") || (p == "80" && a.scheme == "http") {
+			host = strings.TrimSuffix(host, ":"+p)
+		}
+		return host + a.path
+	}
+	return strings.ToLower(a.hostname())
+}
 
 // loopback reports whether a's host is a loopback host.
 func (a authority) loopback() bool { return oauth.IsLoopback(a.hostname()) }
@@ -309,11 +333,13 @@ func (a authority) withTenant(tenant string) (authority, error) {
 // authorities with their own keys and client registrations: keyed by the
 // host alone (the environment), they would serve each other's tokens.
 //
-// The environment stays the host, as MSAL writes it. MSAL Python caches a
-// generic OpenID Connect authority's tokens under the first segment of
-// its token endpoint's path (which is the same for every Keycloak realm),
-// so tokens of such authorities are not shared with it: a lookup by either
-// library misses the other's entries rather than finding another issuer's.
+// The environment holds the issuer too ([authority.environment]), so that
+// refresh tokens and accounts, which have no realm, are apart as well.
+// MSAL Python caches a generic OpenID Connect authority's tokens under
+// the host and the first segment of its token endpoint's path (which is
+// the same for every Keycloak realm), so tokens of such authorities are
+// not shared with it: a lookup by either library misses the other's
+// entries rather than finding another issuer's.
 func (a authority) realm() string {
 	if a.kind == kindOIDC {
 		return a.String()

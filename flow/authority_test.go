@@ -351,3 +351,35 @@ func TestCredentialKind(t *testing.T) {
 		t.Error("OIDC authority's credential kind is not OIDC")
 	}
 }
+
+// TestCacheEnvironmentAndRealm: the environment and realm each kind of
+// authority caches its tokens under. An OpenID Connect issuer's
+// environment is its URL without the scheme (no default port), so that
+// issuers sharing a host have refresh tokens and accounts of their own.
+func TestCacheEnvironmentAndRealm(t *testing.T) {
+	for _, tt := range []struct {
+		raw        string
+		oidc       bool
+		env, realm string
+	}{
+		{"https://login.microsoftonline.com/Contoso.com", false, "login.microsoftonline.com", "contoso.com"},
+		{"https://login.microsoftonline.com:443/common", false, "login.microsoftonline.com", "common"},
+		{"https://fs.contoso.com/adfs", false, "fs.contoso.com", "adfs"},
+		{"http://127.0.0.1:8443/contoso.com", false, "127.0.0.1", "contoso.com"},
+		{"https://accounts.example.com", true, "accounts.example.com", "https://accounts.example.com"},
+		{"https://Accounts.Example.com:443/", true, "accounts.example.com", "https://accounts.example.com:443"},
+		{"https://idp.example.com/realms/a", true, "idp.example.com/realms/a", "https://idp.example.com/realms/a"},
+		{"https://idp.example.com/realms/b/", true, "idp.example.com/realms/b", "https://idp.example.com/realms/b"},
+		{"https://idp.example.com:8443/realms/a", true, "idp.example.com:8443/realms/a", "https://idp.example.com:8443/realms/a"},
+		{"http://localhost:80/oidc", true, "localhost/oidc", "http://localhost:80/oidc"},
+		{"http://[::1]:9000/oidc", true, "[::1]:9000/oidc", "http://[::1]:9000/oidc"},
+	} {
+		a, err := parseAuthority(tt.raw, tt.oidc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env, realm := a.environment(), a.realm(); env != tt.env || realm != tt.realm {
+			t.Errorf("%s: environment %q and realm %q, want %q and %q", tt.raw, env, realm, tt.env, tt.realm)
+		}
+	}
+}

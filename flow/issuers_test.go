@@ -138,7 +138,8 @@ func TestOIDCIssuersOnOneHostCacheApart(t *testing.T) {
 			}
 		}
 		// In the MSAL cache schema, an OpenID Connect authority's entries
-		// have its host as environment and its issuer URL as realm.
+		// have its issuer URL without the scheme as environment and its
+		// issuer URL as realm.
 		doc, err := shared.MarshalMSAL()
 		if err != nil {
 			t.Fatal(err)
@@ -155,8 +156,8 @@ func TestOIDCIssuersOnOneHostCacheApart(t *testing.T) {
 		}
 		realms := map[string]string{}
 		for _, at := range msal.AccessToken {
-			if at.Environment != "127.0.0.1" {
-				t.Errorf("environment %q, want the host", at.Environment)
+			if want := strings.TrimPrefix(at.Realm, "http://"); at.Environment != want {
+				t.Errorf("environment %q, want %q, the issuer without the scheme", at.Environment, want)
 			}
 			realms[at.Secret] = at.Realm
 		}

@@ -149,7 +149,7 @@ func TestAuthCodeFlowWithPKCEAgainstZitadel(t *testing.T) {
 				t.Errorf("result %+v, claims %v", r, r.IDTokenClaims)
 			}
 			sub, _ := r.IDTokenClaims["sub"].(string)
-			if r.Account.HomeAccountID != sub || r.Account.AuthorityType != flow.AuthorityTypeGeneric || r.Account.Environment != "127.0.0.1" {
+			if r.Account.HomeAccountID != sub || r.Account.AuthorityType != flow.AuthorityTypeGeneric || r.Account.Environment != strings.TrimPrefix(issuer, "http://") {
 				t.Errorf("account %+v (%s)", r.Account, r.Account.HomeAccountID)
 			}
 			accts, err := app.Accounts(ctx, "")
