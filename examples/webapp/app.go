@@ -535,17 +535,20 @@ func (a *webApp) demo(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, s, http.StatusForbidden, "The form is not this session's.", nil)
 		return
 	}
-	action := r.PathValue("action")
-	switch action {
-	case "revoked":
+	var done string
+	switch r.PathValue("action") {
+	case "revoke":
 		a.cfg.Demo.Revoke(s.account.Username)
+		done = "revoked"
 	case "step-up":
 		a.cfg.Demo.RequireACR(demoAPIPrefix, stepUpACR, 0)
+		done = "step-up"
 	case "reset":
 		a.cfg.Demo.RequireACR(demoAPIPrefix, "", 0)
+		done = "reset"
 	default:
 		http.NotFound(w, r)
 		return
 	}
-	http.Redirect(w, r, "/?done="+action, http.StatusSeeOther)
+	http.Redirect(w, r, "/?done="+done, http.StatusSeeOther)
 }

@@ -78,7 +78,7 @@ func TestOneCommand(t *testing.T) {
 
 	home := b.get(appURL + "/")
 	expect(t, home, http.StatusOK, "/", `id="demo-revoke"`, `id="demo-step-up"`)
-	p = b.post(appURL+"/demo/revoked", url.Values{"csrf": {b.csrf(home)}}, nil)
+	p = b.post(appURL+"/demo/revoke", url.Values{"csrf": {b.csrf(home)}}, nil)
 	expect(t, p, http.StatusOK, "/", "revoked your session")
 	p = b.get(appURL + "/profile")
 	expect(t, p, http.StatusOK, "/profile", `id="profile-name">Adele Vance<`, "a claims challenge (insufficient_claims)")
@@ -99,12 +99,18 @@ func TestOneCommand(t *testing.T) {
 	}
 
 	home = b.get(appURL + "/")
+	if p = b.post(appURL+"/demo/delete-everything", url.Values{"csrf": {b.csrf(home)}}, nil); p.status != http.StatusNotFound {
+		t.Errorf("an unknown demo button: status %d, want 404", p.status)
+	}
+	if p = b.post(appURL+"/demo/revoke", url.Values{"csrf": {"forged"}}, nil); p.status != http.StatusForbidden {
+		t.Errorf("a demo button without the session's CSRF token: status %d, want 403", p.status)
+	}
 	p = b.post(appURL+"/demo/reset", url.Values{"csrf": {b.csrf(home)}}, nil)
 	expect(t, p, http.StatusOK, "/", "demands are lifted")
 	p = b.post(appURL+"/logout", url.Values{"csrf": {b.csrf(home)}}, nil)
 	expect(t, p, http.StatusOK, "/", `id="signed-out"`)
 	// The demo's buttons need a signed-in session.
-	p = b.post(appURL+"/demo/revoked", url.Values{"csrf": {b.csrf(home)}}, nil)
+	p = b.post(appURL+"/demo/revoke", url.Values{"csrf": {b.csrf(home)}}, nil)
 	expect(t, p, http.StatusOK, "/", "Sign in first")
 
 	cancel()

@@ -66,13 +66,17 @@ func (t tracer) RoundTrip(req *http.Request) (*http.Response, error) {
 	default:
 		line := fmt.Sprintf("%s: %d", what, resp.StatusCode)
 		for _, c := range challenge.FromResponse(resp) {
+			code := c.Param("error")
+			if len(code) > 64 { // the resource's words: kept short
+				code = code[:64] + "…"
+			}
 			switch {
 			case c.IsCAE():
-				line += ", a claims challenge (" + c.Param("error") + ")"
+				line += ", a claims challenge (" + code + ")"
 			case c.IsStepUp():
-				line += ", a step-up challenge (" + c.Param("error") + ")"
-			case c.Param("error") != "":
-				line += ", a challenge (" + c.Param("error") + ")"
+				line += ", a step-up challenge (" + code + ")"
+			case code != "":
+				line += ", a challenge (" + code + ")"
 			}
 		}
 		l.add(line)
