@@ -29,9 +29,10 @@
 // The home page then also has buttons that make the local authority
 // revoke the user's session or demand a step-up, to watch the app recover.
 //
-// Against Microsoft Entra ID: register a web app with the redirect URI
-// http://localhost:8080/auth/callback (and the front-channel logout URL
-// http://localhost:8080/), give it a client secret or a certificate, then
+// Against Microsoft Entra ID: register a web app with the redirect URIs
+// http://localhost:8080/auth/callback (the sign-in's) and
+// http://localhost:8080/ (where the sign-out comes back to), give it a
+// client secret or a certificate, then
 //
 //	export AZURE_CLIENT_SECRET=...      # or -cert app.pem (or AZURE_CLIENT_CERTIFICATE_PATH)
 //	go run ./examples/webapp -tenant contoso.onmicrosoft.com -client-id <app id>
