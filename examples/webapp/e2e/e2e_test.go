@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -219,9 +221,18 @@ func newBrowser(t *testing.T) context.Context {
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(logf))
 	t.Cleanup(cancel)
 	// The first Run starts the browser, on the tab's own context (a Run
-	// on a shorter-lived context would close the browser with it).
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", path, err)
+	// on a shorter-lived context would close the browser with it); a
+	// browser that does not start within a minute is given up.
+	watchdog := time.AfterFunc(time.Minute, cancel)
+	err := chromedp.Do(ctx)
+	if !watchdog.Stop() {
+		t.Fatalf("%s did not start within a minute: %v\n%s", path, err, logs)
+	}
+	if err != nil {
+		t.Fatalf("starting %s: %v\n%s", path, err, logs)
+	}
+	if v, err := chromedp.CallBrowser(ctx, browser.GetVersion, cdp.Empty{}); err == nil {
+		t.Logf("browser: %s", v.Product)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
