@@ -3,6 +3,7 @@ module github.com/bearerhttp/bearer
 go 1.26.0
 
 require (
+	github.com/gofrs/flock v0.13.2
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/lestrrat-go/jwx/v2 v2.1.7
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78
@@ -23,5 +24,5 @@ require (
 	github.com/lestrrat-go/option v1.0.1 // indirect
 	github.com/segmentio/asm v1.2.1 // indirect
 	golang.org/x/crypto v0.53.0 // indirect
-	golang.org/x/sys v0.46.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 )
