@@ -156,7 +156,9 @@ func mustLoad(t *testing.T, s cache.Store, partition string) []byte {
 
 // Partition returns the name of the i-th test partition: the app
 // partition of client "storetest-client" in tenant "tenant-<i>".
-func Partition(i int) string { return cache.AppPartition("storetest-client", "tenant-"+strconv.Itoa(i)) }
+func Partition(i int) string {
+	return cache.AppPartition("storetest-client", "tenant-"+strconv.Itoa(i))
+}
 
 // Document returns an MSAL cache document of partition i holding one
 // access token whose secret is "counter-<n>".
