@@ -38,7 +38,9 @@ type tokenGate struct {
 	once    sync.Once
 }
 
-func newTokenGate() *tokenGate { return &tokenGate{entered: make(chan struct{}), open: make(chan struct{})} }
+func newTokenGate() *tokenGate {
+	return &tokenGate{entered: make(chan struct{}), open: make(chan struct{})}
+}
 
 func (g *tokenGate) client(base http.RoundTripper) *http.Client {
 	return &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
