@@ -312,6 +312,10 @@ const (
 // acquire takes the lock, first this Store's (other goroutines), then the
 // file's (other processes), within the lock timeout and ctx.
 func (s *Store) acquire(ctx context.Context) (unlock func(), err error) {
+	if err := ctx.Err(); err != nil {
+		// A select below would pick a free lock as often as a done context.
+		return nil, err
+	}
 	if s.lockTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, s.lockTimeout, errLockTimedOut)
