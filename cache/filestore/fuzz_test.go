@@ -126,9 +126,9 @@ func sameEntries(t *testing.T, a, b []byte) bool {
 }
 
 // memTempDir returns a temporary directory in memory (tmpfs) where the
-// machine has one: the fuzz target tests what the store makes of a file's
-// bytes, not how durably it writes them, and a disk's fsync (about 10 ms
-// per write here) would make fuzzing crawl. Elsewhere, t.TempDir.
+// machine has one, for tests of what the store does rather than how
+// durably it writes (a disk's fsync costs about 13 ms per write here, and
+// makes fuzzing crawl). Elsewhere, t.TempDir.
 func memTempDir(t *testing.T) string {
 	dir, err := os.MkdirTemp("/dev/shm", "filestore-fuzz-")
 	if err != nil {
