@@ -12,16 +12,18 @@ import (
 // PartitionDocument returns the MSAL cache document of one partition of
 // doc, a document holding any number of partitions (a cache file written
 // by this package, MSAL Go or MSAL Python): partition's access tokens,
-// refresh tokens, ID tokens and accounts, with all of doc's app metadata.
-// It returns nil, nil when doc holds no entry of partition (empty doc
-// included). A doc that does not decode is an error wrapping
-// [ErrMalformed] (which never quotes doc).
+// refresh tokens, ID tokens and accounts, with all of doc's app metadata
+// and all its sections that are not MSAL's (they belong to no partition;
+// flow keeps its discovery documents in one, see flow.WithMetadataStore).
+// It returns nil, nil when doc holds no entry of partition and no such
+// section (empty doc included). A doc that does not decode is an error
+// wrapping [ErrMalformed] (which never quotes doc).
 func PartitionDocument(doc []byte, partition string) ([]byte, error) {
 	d, err := decodeDocument(doc)
 	if err != nil {
 		return nil, err
 	}
-	out := &document{meta: d.meta}
+	out := &document{meta: d.meta, unknown: d.unknown}
 	for _, e := range d.ats {
 		if e.v.partition() == partition {
 			out.ats = append(out.ats, e)
@@ -42,7 +44,7 @@ func PartitionDocument(doc []byte, partition string) ([]byte, error) {
 			out.accts = append(out.accts, e)
 		}
 	}
-	if len(out.ats)+len(out.rts)+len(out.idts)+len(out.accts) == 0 {
+	if len(out.ats)+len(out.rts)+len(out.idts)+len(out.accts)+len(out.unknown) == 0 {
 		return nil, nil
 	}
 	return out.encode()
@@ -55,8 +57,11 @@ func PartitionDocument(doc []byte, partition string) ([]byte, error) {
 // (except one under the key of an entry part writes, which that entry
 // replaces, as a write to the cache does), and unknown sections. part's
 // app metadata is added to doc's, replacing the metadata of the same
-// environment and client. Entries of part that belong to another
-// partition are not written. An empty or nil part removes the partition.
+// environment and client, and so are its sections that are not MSAL's,
+// replacing doc's of the same name (a partition document carries back
+// those it was read with, unchanged). Entries of part that belong to
+// another partition are not written. An empty or nil part removes the
+// partition's entries.
 //
 // When doc or part does not decode, the error wraps [ErrMalformed]: a
 // store must then leave doc as it is.
@@ -110,6 +115,9 @@ func ReplacePartition(doc []byte, partition string, part []byte) ([]byte, error)
 		})
 		d.meta = append(d.meta, m)
 		wrote(sectionAppMetadata, orKey(m.key, m.v.Key))
+	}
+	for _, kv := range p.unknown {
+		d.unknown = upsertKV(d.unknown, kv)
 	}
 	for section, kvs := range d.opaque {
 		keys := written[section]

@@ -73,6 +73,7 @@ type config struct {
 	retry                     RetryPolicy
 	mi                        miConfig // managed identity (managedidentity.go)
 	fleet                     FleetCoalescing
+	metadataStore             cache.Store
 
 	// Test seams, reached by this package's tests only.
 	requestTimeout time.Duration // a call to the authority without deadline (30 s)
