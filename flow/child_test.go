@@ -197,6 +197,9 @@ func TestChildApp(t *testing.T) {
 	} else {
 		opts = append(opts, WithAuthority(os.Getenv(envAuthority)))
 	}
+	if os.Getenv(envMetadata) == "1" {
+		opts = append(opts, WithMetadataStore(store))
+	}
 	if os.Getenv(envNoFleet) == "1" {
 		opts = append(opts, WithFleetCoalescing(FleetCoalescing{Disabled: true}))
 	}

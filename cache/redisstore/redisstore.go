@@ -78,7 +78,6 @@ type Store struct {
 	mu       sync.Mutex
 	down     bool      // Redis failed to answer, and has not answered since
 	lastTry  time.Time // when Redis was last tried during an outage
-	probing  bool      // a call is trying Redis during an outage
 	outageAt time.Time // when the outage started
 }
 
@@ -322,9 +321,10 @@ func (l *lease) Release(ctx context.Context) error {
 	return nil
 }
 
-// maxLeasePoll bounds the time between two looks at a lease whose TTL
-// Redis does not report.
-const maxLeasePoll = time.Second
+// maxLeasePoll bounds the time between two looks at a lease: a release
+// is published, but a waiter whose subscription broke (Redis restarted)
+// sees the lease gone, or Redis failing, by looking.
+const maxLeasePoll = 250 * time.Millisecond
 
 // WaitLease returns once the lease is not held. It subscribes to the
 // lease's releases, then looks at the lease: gone, it returns; held, it
@@ -385,7 +385,7 @@ func (s *Store) before(ctx context.Context) error {
 		return nil
 	}
 	now := s.now()
-	if s.probing || now.Sub(s.lastTry) < s.retryInterval {
+	if now.Sub(s.lastTry) < s.retryInterval {
 		return fmt.Errorf("redisstore: %w: Redis has not answered since %s", cache.ErrStoreUnavailable, s.outageAt.Format(time.RFC3339))
 	}
 	s.lastTry = now
