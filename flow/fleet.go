@@ -168,7 +168,7 @@ func or0(d, def time.Duration) time.Duration {
 	return def
 }
 
-// partitionOf returns the cache partition of g's tokens.
+// partition returns the cache partition of g's tokens.
 func (g *grant) partition(clientID string) string {
 	q := g.query(clientID)
 	if q.UserAssertionHash != "" {
