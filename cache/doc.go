@@ -65,6 +65,15 @@
 // [ErrMalformed]) is logged, and returned by the calls that return store
 // failures.
 //
+// The module's stores are cache/filestore (one MSAL cache file, shared
+// with MSAL Go and MSAL Python, locked across processes) and
+// cache/redisstore (one Redis key per partition, for replicas and fleets).
+// A memory that has read a partition does not read it again by itself:
+// [Cache.ReadPartition] does, to pick up what another process has just
+// stored. A store that implements [Leaser] (the Redis store) lets flow
+// coalesce misses across the processes sharing it; cache/storetest checks
+// a store against the [Store] contract.
+//
 // # MSAL JSON
 //
 // [Cache.MarshalMSAL] and [Cache.UnmarshalMSAL] read and write the MSAL

@@ -294,7 +294,11 @@ func (c *Cache) logStoreError(ctx context.Context, err *StoreError, kind partKin
 	if errors.Is(err, ErrMalformed) {
 		msg = "cache: stored document does not decode; left as it is, serving from memory"
 	}
-	c.log.LogAttrs(ctx, slog.LevelWarn, msg,
+	level := slog.LevelWarn
+	if errors.Is(err.Err, ErrStoreUnavailable) {
+		level = slog.LevelDebug // the store reports its outage itself, once
+	}
+	c.log.LogAttrs(ctx, level, msg,
 		slog.String("op", err.Op),
 		slog.String("partition_kind", kind.String()),
 		slog.String("error", err.Err.Error()))

@@ -254,11 +254,19 @@ func (c *Confidential) refresh(ctx context.Context, g grant, refreshOn, now time
 	g.scopes = slices.Clone(g.scopes) // the caller's slice may change once it returns
 	c.refreshInBackground(ctx, g.key("", false), refreshOn, now,
 		func(ctx context.Context) (Result, error) {
-			now := c.cfg.clock()
-			if at, ok := c.cache.AccessToken(ctx, g.query(c.clientID), now); ok && !refreshDue(at.RefreshOn, now) {
-				return Result{Token: tokenFromCache(at), FromCache: true}, nil
+			fresh := func(ctx context.Context) (Result, bool) {
+				now := c.cfg.clock()
+				if at, ok := c.cache.AccessToken(ctx, g.query(c.clientID), now); ok && !refreshDue(at.RefreshOn, now) {
+					return Result{Token: tokenFromCache(at), FromCache: true}, true
+				}
+				return Result{}, false
 			}
-			return c.fetch(ctx, g, "")
+			if r, ok := fresh(ctx); ok {
+				return r, nil
+			}
+			return c.leased(ctx, g.partition(c.clientID), g.key("", false), fresh, func(ctx context.Context) (Result, error) {
+				return c.fetch(ctx, g, "")
+			})
 		})
 }
 
@@ -272,16 +280,28 @@ func (c *Confidential) fetchOnce(ctx context.Context, g grant, cc callConfig) (R
 	g.scopes = slices.Clone(g.scopes) // the flight may outlive a caller that gives up
 	recheck := cc.claims == "" && !cc.forceRefresh
 	return c.flights.do(ctx, g.key(cc.claims, cc.forceRefresh), func(ctx context.Context) (Result, error) {
-		if recheck {
-			if at, ok := c.cache.AccessToken(ctx, g.query(c.clientID), c.cfg.clock()); ok {
-				r := Result{Token: tokenFromCache(at), FromCache: true}
-				if g.hash != "" {
-					c.cachedIDToken(ctx, &g, &r)
-				}
-				return r, nil
-			}
+		if !recheck {
+			return c.fetch(ctx, g, cc.claims)
 		}
-		return c.fetch(ctx, g, cc.claims)
+		cached := func(ctx context.Context) (Result, bool) {
+			at, ok := c.cache.AccessToken(ctx, g.query(c.clientID), c.cfg.clock())
+			if !ok {
+				return Result{}, false
+			}
+			r := Result{Token: tokenFromCache(at), FromCache: true}
+			if g.hash != "" {
+				c.cachedIDToken(ctx, &g, &r)
+			}
+			return r, true
+		}
+		if r, ok := cached(ctx); ok {
+			return r, nil
+		}
+		// Other processes sharing the cache's store may be asking for
+		// the same token: see WithFleetCoalescing.
+		return c.leased(ctx, g.partition(c.clientID), g.key("", false), cached, func(ctx context.Context) (Result, error) {
+			return c.fetch(ctx, g, "")
+		})
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/bearerhttp/bearer/cache"
 	"github.com/bearerhttp/bearer/internal/oauth"
 )
 
@@ -57,9 +58,10 @@ type resolver struct {
 	wire              *oauth.Client
 	log               logger
 	clock             func() time.Time
-	instanceDiscovery bool   // WithInstanceDiscovery
-	validate          bool   // WithValidateAuthority
-	discoveryEndpoint string // WithInstanceDiscoveryEndpoint
+	instanceDiscovery bool        // WithInstanceDiscovery
+	validate          bool        // WithValidateAuthority
+	discoveryEndpoint string      // WithInstanceDiscoveryEndpoint
+	metaStore         cache.Store // WithMetadataStore
 
 	group      singleflight.Group // discoveries callers wait for
 	background sync.WaitGroup     // background reads of stale documents
@@ -88,6 +90,7 @@ func newResolver(cfg *config, wire *oauth.Client, log logger) *resolver {
 		instanceDiscovery: cfg.instanceDiscovery,
 		validate:          cfg.validateAuthority,
 		discoveryEndpoint: cfg.instanceDiscoveryEndpoint,
+		metaStore:         cfg.metadataStore,
 		docs:              make(map[string]cachedEndpoints),
 	}
 }
@@ -227,12 +230,12 @@ func (r *resolver) read(ctx context.Context, a authority, key string, retry bool
 			return nil, c.err
 		}
 	}
-	e, err := r.fetch(ctx, a, retry)
+	e, at, err := r.fetchOrLoad(ctx, a, retry)
 	now := r.clock()
 	r.mu.Lock()
 	c := r.docs[key]
 	if err == nil {
-		c = cachedEndpoints{e: e, at: now}
+		c = cachedEndpoints{e: e, at: at}
 	} else {
 		c.err, c.failures = err, c.failures+1
 		c.retryAt = now.Add(failureBackoff(c.failures, discoveryRetryAfterFailure, discoveryMaxBackoff))

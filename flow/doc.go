@@ -61,6 +61,13 @@
 // authority's refresh_in; concurrent identical calls share one request.
 // Claims and ForceRefresh skip the cache's read, not its write.
 //
+// With a cache in front of a store (cache/filestore, cache/redisstore),
+// tokens outlive a restart and are shared by every process using the
+// store; with a store that grants leases (the Redis store), processes
+// that miss the same token at once make one request between them
+// ([WithFleetCoalescing]). [WithMetadataStore] keeps discovery documents
+// in a store too, checked again when read back.
+//
 // # Authorities
 //
 // Entra's public and sovereign clouds, with a tenant ID or domain or

@@ -72,6 +72,8 @@ type config struct {
 	regionEndpoint            string
 	retry                     RetryPolicy
 	mi                        miConfig // managed identity (managedidentity.go)
+	fleet                     FleetCoalescing
+	metadataStore             cache.Store
 
 	// Test seams, reached by this package's tests only.
 	requestTimeout time.Duration // a call to the authority without deadline (30 s)

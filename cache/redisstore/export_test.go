@@ -1,0 +1,4 @@
+package redisstore
+
+// WithClock sets the clock of the outage state, for tests.
+var WithClock = withClock
