@@ -31,11 +31,18 @@ const (
 // maxResends times in all. req is the caller's request; resp the 401.
 func (t *Transport) recover(req *http.Request, resp *http.Response, ra RequestAuthorizer, scopes []string, tok Token, scheme string) (*http.Response, error) {
 	ctx := req.Context()
+	h := t.tracesOf(ctx)
 	var done [numCauses]bool
 	nonce := ""
 	for resends := 0; resends < maxResends && resp.StatusCode == http.StatusUnauthorized; resends++ {
 		ch, c := pick(resp, scheme, ra != nil)
-		if c == causeNone || done[c] {
+		if c == causeNone {
+			return resp, nil
+		}
+		if h.on() {
+			h.challenge(ctx, ChallengeInfo{Kind: c.kind(), Challenge: ch, Resends: resends})
+		}
+		if done[c] {
 			return resp, nil
 		}
 		done[c] = true
@@ -69,11 +76,11 @@ func (t *Transport) recover(req *http.Request, resp *http.Response, ra RequestAu
 			return resp, nil
 		}
 		if treq != nil {
-			nt, err := t.Source.Token(ctx, *treq)
+			nt, err := h.token(ctx, t.Source, *treq, c.kind())
 			if err != nil {
 				closeReader(body)
 				drain(resp)
-				return nil, &ChallengeError{StatusCode: resp.StatusCode, Header: resp.Header, Challenge: ch, Err: err}
+				return nil, h.failed(ctx, &ChallengeError{StatusCode: resp.StatusCode, Header: resp.Header, Challenge: ch, Err: err})
 			}
 			if c == causeInvalidToken && nt.AccessToken == tok.AccessToken {
 				// The source answered with the token just refused (it
@@ -90,9 +97,12 @@ func (t *Transport) recover(req *http.Request, resp *http.Response, ra RequestAu
 		if err := authorize(r, ra, tok, nonce); err != nil {
 			closeReader(body)
 			if treq != nil {
-				return nil, &ChallengeError{StatusCode: resp.StatusCode, Header: resp.Header, Challenge: ch, Err: err}
+				return nil, h.failed(ctx, &ChallengeError{StatusCode: resp.StatusCode, Header: resp.Header, Challenge: ch, Err: err})
 			}
 			return nil, err
+		}
+		if h.on() {
+			h.resend(ctx, ResendInfo{Kind: c.kind(), Resend: resends + 1})
 		}
 		var err error
 		resp, err = t.base().RoundTrip(r)

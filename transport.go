@@ -127,6 +127,11 @@ type Transport struct {
 	// token. Set this only when every allowed host is the caller's own.
 	RedirectsBetweenAllowedHosts bool
 
+	// Trace, if not nil, is told of the tokens the transport asks for,
+	// the challenges it meets and the tokens it withholds (see
+	// [TransportTrace]; [ContextWithTrace] sets hooks for one request).
+	Trace *TransportTrace
+
 	cfg atomic.Pointer[transportConfig]
 }
 
@@ -225,7 +230,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, fmt.Errorf("%w (scopes %q)", ErrNoAllowedHost, scopes)
 	}
-	if hasAuthorization(req.Header) || !allowed(hosts, req) {
+	if hasAuthorization(req.Header) {
+		return t.base().RoundTrip(req)
+	}
+	if !allowed(hosts, req) {
+		t.withheldFrom(ctx, req.URL.Scheme, req.URL.Host, WithheldHostNotAllowed)
 		return t.base().RoundTrip(req)
 	}
 	r2 := cloneUnauthorized(req)
@@ -235,6 +244,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if req.URL.Scheme != "https" && !(req.URL.Scheme == "http" && (t.AllowHTTP || isLoopback(req.URL.Hostname()))) {
 		closeBody(req)
+		t.withheldFrom(ctx, req.URL.Scheme, req.URL.Host, WithheldInsecure)
 		return nil, fmt.Errorf("%w: refusing to send a token to %s://%s", ErrInsecure, clip(req.URL.Scheme), clip(req.URL.Host))
 	}
 	if req.URL.Scheme != "https" && !t.AllowHTTP {
@@ -242,15 +252,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// proxy would carry it.
 		if err := t.checkNoProxy(req); err != nil {
 			closeBody(req)
+			t.withheldFrom(ctx, req.URL.Scheme, req.URL.Host, WithheldProxy)
 			return nil, err
 		}
 	}
 	if req.Response != nil && !t.redirectMayCarryToken(req, hosts) {
+		t.withheldFrom(ctx, req.URL.Scheme, req.URL.Host, WithheldRedirect)
 		return t.base().RoundTrip(req)
 	}
 
-	src := t.Source
-	tok, err := src.Token(ctx, TokenRequest{Scopes: scopes})
+	tok, err := t.tracesOf(ctx).token(ctx, t.Source, TokenRequest{Scopes: scopes}, "")
 	if err != nil {
 		closeBody(req)
 		return nil, fmt.Errorf("bearer: getting a token for %s: %w", clip(req.URL.Host), err)
