@@ -57,4 +57,16 @@
 // the background before they expire and coalesces concurrent requests;
 // the sources of package flow cache per identity in a token cache shared
 // with other MSAL libraries.
+//
+// # Observability
+//
+// [TransportTrace] holds hooks, in the manner of
+// [net/http/httptrace.ClientTrace], that count and time what the
+// transport does: token requests to its source, challenges, resends,
+// tokens withheld, challenges it could not satisfy. Set it on
+// [Transport.Trace], or per request with [ContextWithTrace]. Package
+// flow's Trace reports the sources' side: cache hits, requests to the
+// authority and their status, coalesced waits, background refreshes.
+// Neither gives a hook a token or a secret, and neither costs an
+// allocation when unset.
 package bearer

@@ -2,6 +2,7 @@ package bearer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -107,4 +108,49 @@ func ExampleContextWithTrace() {
 	// api: a token: true
 	// token withheld from https: redirect
 	// other host: a token: false
+}
+
+// ExampleTransportTrace_challengeFailed times the token requests that
+// answer challenges, from TokenStart (whose context reaches the source
+// and TokenDone: a hook may put a span there), and reports the step-up
+// the source could not satisfy.
+func ExampleTransportTrace_challengeFailed() {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_user_authentication", acr_values="c1"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+
+	type startKey struct{}
+	src := bearer.TokenSourceFunc(func(ctx context.Context, req bearer.TokenRequest) (bearer.Token, error) {
+		if req.Challenge != nil && req.Challenge.IsStepUp() {
+			return bearer.Token{}, fmt.Errorf("%w: a user must sign in", bearer.ErrInteractionRequired)
+		}
+		return bearer.Token{AccessToken: "app-token"}, nil
+	})
+	trace := &bearer.TransportTrace{
+		TokenStart: func(ctx context.Context, info bearer.TokenStartInfo) context.Context {
+			return context.WithValue(ctx, startKey{}, time.Now())
+		},
+		TokenDone: func(ctx context.Context, info bearer.TokenDoneInfo) {
+			_, timed := ctx.Value(startKey{}).(time.Time)
+			fmt.Printf("token for %q: timed from TokenStart: %v, error: %v\n", info.Challenge, timed, info.Err != nil)
+		},
+		ChallengeFailed: func(ctx context.Context, err *bearer.ChallengeError) {
+			fmt.Printf("challenge failed: %d %s acr_values=%s\n", err.StatusCode, err.Challenge.Param("error"), err.Challenge.Param("acr_values"))
+		},
+	}
+	client := &http.Client{Transport: &bearer.Transport{
+		Source:       src,
+		AllowedHosts: []string{"127.0.0.1"},
+		Base:         srv.Client().Transport,
+		Trace:        trace,
+	}}
+	_, err := client.Get(srv.URL)
+	fmt.Println(errors.Is(err, bearer.ErrInteractionRequired))
+	// Output:
+	// token for "": timed from TokenStart: true, error: false
+	// token for "insufficient_user_authentication": timed from TokenStart: true, error: true
+	// challenge failed: 401 insufficient_user_authentication acr_values=c1
+	// true
 }

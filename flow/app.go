@@ -71,6 +71,7 @@ func newApp(clientID string, cfg *config) (*app, error) {
 		ch = cache.New()
 	}
 	a := &app{core: c, cache: ch, bgBackoff: make(map[string]refreshBackoff)}
+	a.flights.traced = cfg.trace != nil
 	a.keys.app = a
 	return a, nil
 }
@@ -179,6 +180,12 @@ func refreshDue(refreshOn, now time.Time) bool {
 // token due while a refresh was failing cannot start another one within
 // the backoff.
 func (a *app) refreshInBackground(ctx context.Context, key string, refreshOn, now time.Time, fetch func(context.Context) (Result, error)) {
+	a.refreshInBackgroundOf(ctx, RefreshInfo{}, key, refreshOn, now, fetch)
+}
+
+// refreshInBackgroundOf is refreshInBackground of the token info
+// describes to the application's Trace.
+func (a *app) refreshInBackgroundOf(ctx context.Context, info RefreshInfo, key string, refreshOn, now time.Time, fetch func(context.Context) (Result, error)) {
 	var failures int
 	backingOff := func() bool {
 		a.bgMu.Lock()
@@ -189,7 +196,15 @@ func (a *app) refreshInBackground(ctx context.Context, key string, refreshOn, no
 	}
 	record := func(fctx context.Context) (r Result, err error) {
 		err = errPanicked // what is recorded if fetch panics
-		defer func() { a.refreshed(ctx, key, err) }()
+		var rt refreshTrace
+		if t := a.cfg.trace; t != nil {
+			info.RefreshOn = refreshOn
+			fctx = rt.begin(fctx, t, info)
+		}
+		defer func() {
+			a.refreshed(ctx, key, err)
+			rt.end(fctx, r, err)
+		}()
 		return fetch(fctx)
 	}
 	started := a.flights.background(ctx, key, backingOff, record, func(err error) {

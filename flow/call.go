@@ -170,11 +170,13 @@ func (c *core) redeem(ctx context.Context, tr tokenRequest) (*oauth.TokenRespons
 	tok, err := c.send(ctx, ep, endpoint, req)
 	if err != nil {
 		err = errorFromResponse(err)
+		recordStatus(ctx, 0, err)
 		c.log.debug(ctx, "flow: token request failed",
 			slog.String("grant_type", grant), slog.String("endpoint", endpoint),
 			slog.Duration("elapsed", time.Since(start)), slog.String("error", err.Error()))
 		return nil, err
 	}
+	recordStatus(ctx, tok.StatusCode, nil)
 	c.log.debug(ctx, "flow: token received",
 		slog.String("grant_type", grant), slog.String("endpoint", endpoint),
 		slog.String("scope", tok.Scope), slog.Time("expires_on", tok.ExpiresOn),

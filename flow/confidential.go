@@ -109,6 +109,19 @@ func (c *Confidential) AcquireTokenForClient(ctx context.Context, scopes []strin
 
 // forClient is AcquireTokenForClient with its options applied.
 func (c *Confidential) forClient(ctx context.Context, scopes []string, cc callConfig) (Result, error) {
+	if t := c.cfg.trace; t != nil {
+		var at acquisition
+		ctx = at.begin(ctx, t, acquireInfo(KindClientCredentials, scopes, cc))
+		r, err := c.clientToken(ctx, scopes, cc, &at)
+		at.end(ctx, r, err)
+		return r, err
+	}
+	return c.clientToken(ctx, scopes, cc, nil)
+}
+
+// clientToken is forClient, traced by at (nil when the application is
+// not traced).
+func (c *Confidential) clientToken(ctx context.Context, scopes []string, cc callConfig, at *acquisition) (Result, error) {
 	if err := checkScopes(scopes); err != nil {
 		return Result{}, err
 	}
@@ -121,7 +134,7 @@ func (c *Confidential) forClient(ctx context.Context, scopes []string, cc callCo
 			ErrTenantRequired, a.tenant, a)
 	}
 	g := grant{a: a, scopes: scopes, fold: a.caseInsensitiveScopes(), keyID: c.dpop.keyID()}
-	return c.acquire(ctx, &g, cc, false)
+	return c.acquire(ctx, &g, cc, false, at)
 }
 
 // grant is one acquisition of the application's own token (client
@@ -181,8 +194,9 @@ func (g *grant) key(claims string, force bool) string {
 // when g's cache key needs the endpoints themselves (an Entra host that
 // instance discovery vouches for, not yet discovered) is the cache read
 // after them. withIDToken adds the assertion's cached ID token to an
-// on-behalf-of result found in the cache.
-func (c *Confidential) acquire(ctx context.Context, g *grant, cc callConfig, withIDToken bool) (Result, error) {
+// on-behalf-of result found in the cache. at traces the acquisition (nil
+// when the application is not traced).
+func (c *Confidential) acquire(ctx context.Context, g *grant, cc callConfig, withIDToken bool, at *acquisition) (Result, error) {
 	plain := cc.claims == "" && !cc.forceRefresh
 	var known bool
 	g.env, g.realm, known = c.cacheKeyOf(g.a)
@@ -209,7 +223,7 @@ func (c *Confidential) acquire(ctx context.Context, g *grant, cc callConfig, wit
 			return r, nil
 		}
 	}
-	return c.fetchOnce(ctx, *g, cc)
+	return c.fetchOnce(at.missed(ctx), *g, cc)
 }
 
 // endpoints returns g's endpoints, resolving them if g has none yet (a
@@ -252,7 +266,7 @@ func (c *Confidential) fromCache(ctx context.Context, g *grant, withIDToken bool
 // token, which is then not refreshed again.
 func (c *Confidential) refresh(ctx context.Context, g grant, refreshOn, now time.Time) {
 	g.scopes = slices.Clone(g.scopes) // the caller's slice may change once it returns
-	c.refreshInBackground(ctx, g.key("", false), refreshOn, now,
+	c.refreshInBackgroundOf(ctx, c.refreshInfo(&g), g.key("", false), refreshOn, now,
 		func(ctx context.Context) (Result, error) {
 			fresh := func(ctx context.Context) (Result, bool) {
 				now := c.cfg.clock()

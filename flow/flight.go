@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +27,11 @@ var errPanicked = errors.New("flow: token acquisition panicked")
 type flights struct {
 	mu sync.Mutex
 	m  map[string]*flight
+	// traced, set before the first flight, makes each flight's context
+	// carry the flight, where recordStatus puts the authority's status
+	// for the application's Trace, and do hand it and whether the caller
+	// joined a flight under way to the caller's traceState.
+	traced bool
 }
 
 // flight is one call shared by its waiters.
@@ -37,6 +43,7 @@ type flight struct {
 	waiters    int // guarded by flights.mu
 	background bool
 	cancel     context.CancelFunc
+	status     atomic.Int32 // the authority's HTTP status, when traced (recordStatus)
 }
 
 // do returns the result of fn for key: of a flight already under way for
@@ -54,6 +61,12 @@ func (g *flights) do(ctx context.Context, key string, fn func(context.Context) (
 	}
 	f.waiters++
 	g.mu.Unlock()
+	var st *traceState
+	if g.traced {
+		if st = stateOf(ctx); st != nil {
+			st.joined = ok
+		}
+	}
 
 	select {
 	case <-f.done:
@@ -74,6 +87,9 @@ func (g *flights) do(ctx context.Context, key string, fn func(context.Context) (
 			g.mu.Unlock()
 			return Result{}, ctx.Err()
 		}
+	}
+	if st != nil {
+		st.status = int(f.status.Load())
 	}
 	if f.panicked != nil {
 		panic(f.panicked)
@@ -114,6 +130,9 @@ func (g *flights) startLocked(ctx context.Context, key string, background bool, 
 		fctx, f.cancel = context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	} else {
 		fctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	}
+	if g.traced {
+		fctx = context.WithValue(fctx, flightCtxKey{}, f)
 	}
 	if g.m == nil {
 		g.m = make(map[string]*flight)

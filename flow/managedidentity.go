@@ -401,6 +401,23 @@ func (m *ManagedIdentity) miKey(resource, claims string, force bool) string {
 
 // acquire is AcquireToken with its options applied.
 func (m *ManagedIdentity) acquire(ctx context.Context, resource string, cc callConfig) (Result, error) {
+	if t := m.cfg.trace; t != nil {
+		var at acquisition
+		info := acquireInfo(KindManagedIdentity, nil, cc)
+		if r, err := normalizeResource(resource); err == nil {
+			info.Scopes = m.scopesOf(r)
+		}
+		ctx = at.begin(ctx, t, info)
+		r, err := m.acquireMI(ctx, resource, cc, &at)
+		at.end(ctx, r, err)
+		return r, err
+	}
+	return m.acquireMI(ctx, resource, cc, nil)
+}
+
+// acquireMI is acquire, traced by at (nil when the managed identity is
+// not traced).
+func (m *ManagedIdentity) acquireMI(ctx context.Context, resource string, cc callConfig, at *acquisition) (Result, error) {
 	resource, err := normalizeResource(resource)
 	if err != nil {
 		return Result{}, err
@@ -418,7 +435,7 @@ func (m *ManagedIdentity) acquire(ctx context.Context, resource string, cc callC
 			return Result{Token: tokenFromCache(at), FromCache: true}, nil
 		}
 	}
-	return m.fetchOnceMI(ctx, resource, cc.claims, cc.forceRefresh)
+	return m.fetchOnceMI(at.missed(ctx), resource, cc.claims, cc.forceRefresh)
 }
 
 // fetchOnceMI gets resource's token from the source, sharing the request
@@ -442,7 +459,7 @@ func (m *ManagedIdentity) fetchOnceMI(ctx context.Context, resource, claims stri
 // refreshOn. It looks in the cache again first, as [Confidential.refresh]
 // does.
 func (m *ManagedIdentity) refreshMI(ctx context.Context, resource string, refreshOn, now time.Time) {
-	m.refreshInBackground(ctx, m.miKey(resource, "", false), refreshOn, now, func(ctx context.Context) (Result, error) {
+	m.refreshInBackgroundOf(ctx, RefreshInfo{Kind: KindManagedIdentity, Scopes: m.scopesOf(resource)}, m.miKey(resource, "", false), refreshOn, now, func(ctx context.Context) (Result, error) {
 		now := m.cfg.clock()
 		if at, ok := m.cache.AccessToken(ctx, m.miQuery(resource), now); ok && !refreshDue(at.RefreshOn, now) {
 			return Result{Token: tokenFromCache(at), FromCache: true}, nil

@@ -240,8 +240,10 @@ func (m *ManagedIdentity) request(ctx context.Context, resource, refreshHash str
 func (m *ManagedIdentity) send(ctx context.Context, req *oauth.Request) (*oauth.TokenResponse, error) {
 	resp, err := m.miWire.Do(ctx, req)
 	if err != nil {
+		recordStatus(ctx, 0, nil)
 		return nil, err
 	}
+	recordStatus(ctx, resp.StatusCode, nil)
 	if resp.StatusCode/100 != 2 {
 		return nil, resp.Error()
 	}

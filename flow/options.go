@@ -64,6 +64,7 @@ type config struct {
 	excludeScopes     []string
 	logger            *slog.Logger
 	pii               bool
+	trace             *Trace // WithTrace
 	clock             func() time.Time
 	dpopKey           crypto.Signer // WithDPoP
 	dpopSet           bool

@@ -323,6 +323,7 @@ func (c *Client) Token(ctx context.Context, req *Request) (*TokenResponse, error
 		}
 		return nil, err
 	}
+	tr.StatusCode = resp.StatusCode
 	return tr, nil
 }
 

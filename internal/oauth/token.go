@@ -45,6 +45,10 @@ type TokenResponse struct {
 	// refresh_in, half the lifetime when the lifetime is 2 hours or more
 	// (DESIGN.md's caching rule, MSAL Python's); else zero.
 	RefreshOn time.Time
+
+	// StatusCode is the HTTP status of the response (not a field of its
+	// body), set by [Client.Token].
+	StatusCode int
 }
 
 // ClientInfo is Entra's client_info: the user's object ID and home
