@@ -109,19 +109,6 @@ func (c *Confidential) AcquireTokenForClient(ctx context.Context, scopes []strin
 
 // forClient is AcquireTokenForClient with its options applied.
 func (c *Confidential) forClient(ctx context.Context, scopes []string, cc callConfig) (Result, error) {
-	if t := c.cfg.trace; t != nil {
-		var at acquisition
-		ctx = at.begin(ctx, t, acquireInfo(KindClientCredentials, scopes, cc))
-		r, err := c.clientToken(ctx, scopes, cc, &at)
-		at.end(ctx, r, err)
-		return r, err
-	}
-	return c.clientToken(ctx, scopes, cc, nil)
-}
-
-// clientToken is forClient, traced by at (nil when the application is
-// not traced).
-func (c *Confidential) clientToken(ctx context.Context, scopes []string, cc callConfig, at *acquisition) (Result, error) {
 	if err := checkScopes(scopes); err != nil {
 		return Result{}, err
 	}
@@ -134,7 +121,7 @@ func (c *Confidential) clientToken(ctx context.Context, scopes []string, cc call
 			ErrTenantRequired, a.tenant, a)
 	}
 	g := grant{a: a, scopes: scopes, fold: a.caseInsensitiveScopes(), keyID: c.dpop.keyID()}
-	return c.acquire(ctx, &g, cc, false, at)
+	return c.acquire(ctx, &g, cc, false)
 }
 
 // grant is one acquisition of the application's own token (client
@@ -194,9 +181,21 @@ func (g *grant) key(claims string, force bool) string {
 // when g's cache key needs the endpoints themselves (an Entra host that
 // instance discovery vouches for, not yet discovered) is the cache read
 // after them. withIDToken adds the assertion's cached ID token to an
-// on-behalf-of result found in the cache. at traces the acquisition (nil
-// when the application is not traced).
-func (c *Confidential) acquire(ctx context.Context, g *grant, cc callConfig, withIDToken bool, at *acquisition) (Result, error) {
+// on-behalf-of result found in the cache.
+func (c *Confidential) acquire(ctx context.Context, g *grant, cc callConfig, withIDToken bool) (Result, error) {
+	if t := c.cfg.trace; t != nil {
+		var at acquisition
+		ctx = at.begin(ctx, t, acquireInfo(g.kind(), g.scopes, cc))
+		r, err := c.acquireTraced(ctx, g, cc, withIDToken, &at)
+		at.end(ctx, r, err)
+		return r, err
+	}
+	return c.acquireTraced(ctx, g, cc, withIDToken, nil)
+}
+
+// acquireTraced is acquire, traced by at (nil when the application is
+// not traced).
+func (c *Confidential) acquireTraced(ctx context.Context, g *grant, cc callConfig, withIDToken bool, at *acquisition) (Result, error) {
 	plain := cc.claims == "" && !cc.forceRefresh
 	var known bool
 	g.env, g.realm, known = c.cacheKeyOf(g.a)

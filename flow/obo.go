@@ -84,19 +84,6 @@ func (c *Confidential) AcquireTokenOnBehalfOf(ctx context.Context, userAssertion
 // withIDToken, a cached result leaves out the ID token and account (a
 // source needs only the access token).
 func (c *Confidential) onBehalfOf(ctx context.Context, assertion string, scopes []string, cc callConfig, withIDToken bool) (Result, error) {
-	if t := c.cfg.trace; t != nil {
-		var at acquisition
-		ctx = at.begin(ctx, t, acquireInfo(KindOnBehalfOf, scopes, cc))
-		r, err := c.oboToken(ctx, assertion, scopes, cc, withIDToken, &at)
-		at.end(ctx, r, err)
-		return r, err
-	}
-	return c.oboToken(ctx, assertion, scopes, cc, withIDToken, nil)
-}
-
-// oboToken is onBehalfOf, traced by at (nil when the application is not
-// traced).
-func (c *Confidential) oboToken(ctx context.Context, assertion string, scopes []string, cc callConfig, withIDToken bool, at *acquisition) (Result, error) {
 	if strings.TrimSpace(assertion) == "" {
 		return Result{}, ErrNoUserAssertion
 	}
@@ -108,7 +95,7 @@ func (c *Confidential) oboToken(ctx context.Context, assertion string, scopes []
 		return Result{}, err
 	}
 	g := grant{a: a, scopes: scopes, fold: a.caseInsensitiveScopes(), assertion: assertion, hash: cache.AssertionHash(assertion), keyID: c.dpop.keyID()}
-	return c.acquire(ctx, &g, cc, withIDToken, at)
+	return c.acquire(ctx, &g, cc, withIDToken)
 }
 
 // checkAssertion returns an error wrapping [ErrMalformedAssertion] when

@@ -17,7 +17,11 @@ import (
 //
 // An acquisition is one call of a source's Token (such as
 // [Confidential.ClientSource]'s) or of an AcquireToken… method of the
-// client credentials, on-behalf-of and managed identity flows.
+// client credentials, on-behalf-of and managed identity flows, once its
+// arguments are found usable: a call refused for them before it looks
+// for a token (no scope, no user assertion, a tenant or authority that
+// cannot apply, a step-up a source cannot satisfy) is not reported here
+// ([bearer.TransportTrace]'s TokenDone sees a source's).
 //
 // Hooks are called synchronously: the acquisition hooks in the caller's
 // goroutine, the refresh hooks in the refresh's own. They should return
@@ -208,12 +212,17 @@ func acquireInfo(kind Kind, scopes []string, cc callConfig) AcquireInfo {
 	return AcquireInfo{Kind: kind, Scopes: scopes, Tenant: cc.tenant, Claims: cc.claims != "", ForceRefresh: cc.forceRefresh}
 }
 
+// kind is g's flow.
+func (g *grant) kind() Kind {
+	if g.hash != "" {
+		return KindOnBehalfOf
+	}
+	return KindClientCredentials
+}
+
 // refreshInfo describes the refresh of g's token.
 func (c *Confidential) refreshInfo(g *grant) RefreshInfo {
-	info := RefreshInfo{Kind: KindClientCredentials, Scopes: g.scopes}
-	if g.hash != "" {
-		info.Kind = KindOnBehalfOf
-	}
+	info := RefreshInfo{Kind: g.kind(), Scopes: g.scopes}
 	if g.a.tenant != c.authority.tenant {
 		info.Tenant = g.a.tenant
 	}
