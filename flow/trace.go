@@ -46,7 +46,10 @@ type Trace struct {
 	// returns, unless nil, is the refresh's, and RefreshDone's.
 	RefreshStart func(ctx context.Context, info RefreshInfo) context.Context
 
-	// RefreshDone is called when a background refresh has ended.
+	// RefreshDone is called when a background refresh has its outcome
+	// (recorded: a failed one's backoff starts), as its last step: a
+	// call that finds the token due until the refresh has quite ended
+	// starts no other.
 	RefreshDone func(ctx context.Context, info RefreshDoneInfo)
 }
 

@@ -199,6 +199,9 @@ func TestTraceBackgroundRefresh(t *testing.T) {
 	srv.AddClient(authtest.Client{ID: daemonID, Secret: daemonSecret})
 	app := mustConfidential(t, daemonID, credential.Secret(daemonSecret), WithAuthority(srv.Authority("contoso.com")),
 		WithHTTPClient(srv.Client()), WithClock(srv.Now), WithTrace(log.trace()), WithRetryPolicy(RetryPolicy{Sleep: (&sleeps{}).sleep}))
+	// RefreshDone comes just before the refresh's flight ends: a call
+	// made meanwhile would start no refresh. The test waits for the end.
+	ended := refreshes(app.app)
 	src := app.ClientSource()
 	req := bearer.TokenRequest{Scopes: []string{graphDefault}}
 	if _, err := src.Token(bg(), req); err != nil {
@@ -213,6 +216,7 @@ func TestTraceBackgroundRefresh(t *testing.T) {
 	if info := recv(t, log.done); info.Err != nil || info.Duration < 0 {
 		t.Fatalf("refresh: %+v", info)
 	}
+	recv(t, ended)
 	due := t0.Add(2 * time.Hour).Format(time.TimeOnly)
 	got := log.take()
 	// The refresh runs in its own goroutine: its start may come before
