@@ -182,20 +182,14 @@ func (g *grant) key(claims string, force bool) string {
 // instance discovery vouches for, not yet discovered) is the cache read
 // after them. withIDToken adds the assertion's cached ID token to an
 // on-behalf-of result found in the cache.
-func (c *Confidential) acquire(ctx context.Context, g *grant, cc callConfig, withIDToken bool) (Result, error) {
+func (c *Confidential) acquire(ctx context.Context, g *grant, cc callConfig, withIDToken bool) (r Result, err error) {
+	var at *acquisition // nil unless the application is traced
 	if t := c.cfg.trace; t != nil {
-		var at acquisition
+		var a acquisition
+		at = &a
 		ctx = at.begin(ctx, t, acquireInfo(g.kind(), g.scopes, cc))
-		r, err := c.acquireTraced(ctx, g, cc, withIDToken, &at)
-		at.end(ctx, r, err)
-		return r, err
+		defer func() { at.end(ctx, r.FromCache, err) }()
 	}
-	return c.acquireTraced(ctx, g, cc, withIDToken, nil)
-}
-
-// acquireTraced is acquire, traced by at (nil when the application is
-// not traced).
-func (c *Confidential) acquireTraced(ctx context.Context, g *grant, cc callConfig, withIDToken bool, at *acquisition) (Result, error) {
 	plain := cc.claims == "" && !cc.forceRefresh
 	var known bool
 	g.env, g.realm, known = c.cacheKeyOf(g.a)

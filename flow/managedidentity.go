@@ -401,25 +401,21 @@ func (m *ManagedIdentity) miKey(resource, claims string, force bool) string {
 
 // acquire is AcquireToken with its options applied.
 func (m *ManagedIdentity) acquire(ctx context.Context, resource string, cc callConfig) (Result, error) {
-	if t := m.cfg.trace; t != nil {
-		var at acquisition
-		info := acquireInfo(KindManagedIdentity, nil, cc)
-		if r, err := normalizeResource(resource); err == nil {
-			info.Scopes = m.scopesOf(r)
-		}
-		ctx = at.begin(ctx, t, info)
-		r, err := m.acquireMI(ctx, resource, cc, &at)
-		at.end(ctx, r, err)
-		return r, err
-	}
-	return m.acquireMI(ctx, resource, cc, nil)
-}
-
-// acquireMI is acquire, traced by at (nil when the managed identity is
-// not traced).
-func (m *ManagedIdentity) acquireMI(ctx context.Context, resource string, cc callConfig, at *acquisition) (Result, error) {
 	resource, err := normalizeResource(resource)
+	var tr *acquisition // nil unless the managed identity is traced
+	if t := m.cfg.trace; t != nil {
+		var a acquisition
+		tr = &a
+		info := acquireInfo(KindManagedIdentity, nil, cc)
+		if err == nil {
+			info.Scopes = m.scopesOf(resource)
+		}
+		ctx = tr.begin(ctx, t, info)
+	}
 	if err != nil {
+		if tr != nil {
+			tr.end(ctx, false, err)
+		}
 		return Result{}, err
 	}
 	plain := cc.claims == "" && !cc.forceRefresh
@@ -432,10 +428,17 @@ func (m *ManagedIdentity) acquireMI(ctx context.Context, resource string, cc cal
 			if refreshDue(at.RefreshOn, now) {
 				m.refreshMI(ctx, resource, at.RefreshOn, now)
 			}
+			if tr != nil {
+				tr.end(ctx, true, nil)
+			}
 			return Result{Token: tokenFromCache(at), FromCache: true}, nil
 		}
 	}
-	return m.fetchOnceMI(at.missed(ctx), resource, cc.claims, cc.forceRefresh)
+	r, err := m.fetchOnceMI(tr.missed(ctx), resource, cc.claims, cc.forceRefresh)
+	if tr != nil {
+		tr.end(ctx, r.FromCache, err)
+	}
+	return r, err
 }
 
 // fetchOnceMI gets resource's token from the source, sharing the request

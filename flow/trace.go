@@ -318,8 +318,9 @@ func (a *acquisition) missed(ctx context.Context) context.Context {
 	return context.WithValue(ctx, traceStateKey{}, a.st)
 }
 
-// end reports the acquisition's end, with its result.
-func (a *acquisition) end(ctx context.Context, r Result, err error) {
+// end reports the acquisition's end: its token came from the cache (or
+// a flight's look in it) when fromCache, else from the authority.
+func (a *acquisition) end(ctx context.Context, fromCache bool, err error) {
 	if a.t.AcquireDone == nil {
 		return
 	}
@@ -334,7 +335,7 @@ func (a *acquisition) end(ctx context.Context, r Result, err error) {
 		info.Outcome = OutcomeFailed
 	case joined:
 		info.Outcome = OutcomeCoalesced
-	case r.FromCache:
+	case fromCache:
 		info.Outcome = OutcomeCacheHit
 	default:
 		info.Outcome = OutcomeFetched
