@@ -40,7 +40,9 @@ func (c *Confidential) InitiateAuthCodeFlow(ctx context.Context, scopes []string
 // claims to the redemption; any other option fails with
 // [ErrInvalidOption].
 func (c *Confidential) AcquireTokenByAuthCodeFlow(ctx context.Context, f AuthCodeFlow, response url.Values, opts ...CallOption) (Result, error) {
-	return c.users().acquireByAuthCodeFlow(ctx, f, response, opts)
+	return c.traceOneShot(ctx, KindAuthorizationCode, f.Scopes, opts, func(ctx context.Context) (Result, error) {
+		return c.users().acquireByAuthCodeFlow(ctx, f, response, opts)
+	})
 }
 
 // AuthorizationRequestURL returns an authorization request URL made by
@@ -61,7 +63,9 @@ func (c *Confidential) AuthorizationRequestURL(ctx context.Context, scopes []str
 // [MaxAge]. [Claims], [Tenant] and [Authority] apply as to every
 // AcquireToken… call.
 func (c *Confidential) AcquireTokenByAuthorizationCode(ctx context.Context, code, redirectURI string, scopes []string, opts ...CallOption) (Result, error) {
-	return c.users().acquireByAuthorizationCode(ctx, code, redirectURI, scopes, opts)
+	return c.traceOneShot(ctx, KindAuthorizationCode, scopes, opts, func(ctx context.Context) (Result, error) {
+		return c.users().acquireByAuthorizationCode(ctx, code, redirectURI, scopes, opts)
+	})
 }
 
 // AcquireTokenSilent returns a token for a signed-in user's account
@@ -96,7 +100,9 @@ func (c *Confidential) AcquireTokenSilent(ctx context.Context, scopes []string, 
 // refuses (expired, revoked) gives an [*InteractionError]. [Claims],
 // [Tenant] and [Authority] apply.
 func (c *Confidential) AcquireTokenByRefreshToken(ctx context.Context, refreshToken string, scopes []string, opts ...CallOption) (Result, error) {
-	return c.users().acquireByRefreshToken(ctx, refreshToken, scopes, opts)
+	return c.traceOneShot(ctx, KindRefreshToken, scopes, opts, func(ctx context.Context) (Result, error) {
+		return c.users().acquireByRefreshToken(ctx, refreshToken, scopes, opts)
+	})
 }
 
 // AcquireTokenByUsernamePassword signs a user in with a username and
@@ -109,7 +115,9 @@ func (c *Confidential) AcquireTokenByRefreshToken(ctx context.Context, refreshTo
 // [ErrInteractionRequired]). The password is never logged or put in an
 // error. [Claims], [Tenant] and [Authority] apply.
 func (c *Confidential) AcquireTokenByUsernamePassword(ctx context.Context, username, password string, scopes []string, opts ...CallOption) (Result, error) {
-	return c.users().acquireByUsernamePassword(ctx, username, password, scopes, opts)
+	return c.traceOneShot(ctx, KindUsernamePassword, scopes, opts, func(ctx context.Context) (Result, error) {
+		return c.users().acquireByUsernamePassword(ctx, username, password, scopes, opts)
+	})
 }
 
 // Accounts returns the accounts of the users signed in to this

@@ -261,6 +261,7 @@ func (c *core) send(ctx context.Context, ep *endpoints, endpoint string, req *oa
 					ErrDPoPNotSupported, ep.authority, clipText(tok.TokenType))
 			}
 			tok.TokenType = tokenTypeDPoP
+			tok.StatusCode = resp.StatusCode
 			return tok, nil
 		}
 		re := resp.Error()

@@ -40,7 +40,9 @@ func (p *Public) InitiateAuthCodeFlow(ctx context.Context, scopes []string, redi
 // claims to the redemption; any other option fails with
 // [ErrInvalidOption].
 func (p *Public) AcquireTokenByAuthCodeFlow(ctx context.Context, f AuthCodeFlow, response url.Values, opts ...CallOption) (Result, error) {
-	return p.users().acquireByAuthCodeFlow(ctx, f, response, opts)
+	return p.traceOneShot(ctx, KindAuthorizationCode, f.Scopes, opts, func(ctx context.Context) (Result, error) {
+		return p.users().acquireByAuthCodeFlow(ctx, f, response, opts)
+	})
 }
 
 // AuthorizationRequestURL returns an authorization request URL made by
@@ -61,7 +63,9 @@ func (p *Public) AuthorizationRequestURL(ctx context.Context, scopes []string, r
 // [MaxAge]. [Claims], [Tenant] and [Authority] apply as to every
 // AcquireToken… call.
 func (p *Public) AcquireTokenByAuthorizationCode(ctx context.Context, code, redirectURI string, scopes []string, opts ...CallOption) (Result, error) {
-	return p.users().acquireByAuthorizationCode(ctx, code, redirectURI, scopes, opts)
+	return p.traceOneShot(ctx, KindAuthorizationCode, scopes, opts, func(ctx context.Context) (Result, error) {
+		return p.users().acquireByAuthorizationCode(ctx, code, redirectURI, scopes, opts)
+	})
 }
 
 // AcquireTokenSilent returns a token for a signed-in user's account
@@ -96,7 +100,9 @@ func (p *Public) AcquireTokenSilent(ctx context.Context, scopes []string, accoun
 // refuses (expired, revoked) gives an [*InteractionError]. [Claims],
 // [Tenant] and [Authority] apply.
 func (p *Public) AcquireTokenByRefreshToken(ctx context.Context, refreshToken string, scopes []string, opts ...CallOption) (Result, error) {
-	return p.users().acquireByRefreshToken(ctx, refreshToken, scopes, opts)
+	return p.traceOneShot(ctx, KindRefreshToken, scopes, opts, func(ctx context.Context) (Result, error) {
+		return p.users().acquireByRefreshToken(ctx, refreshToken, scopes, opts)
+	})
 }
 
 // AcquireTokenByUsernamePassword signs a user in with a username and
@@ -109,7 +115,9 @@ func (p *Public) AcquireTokenByRefreshToken(ctx context.Context, refreshToken st
 // [ErrInteractionRequired]). The password is never logged or put in an
 // error. [Claims], [Tenant] and [Authority] apply.
 func (p *Public) AcquireTokenByUsernamePassword(ctx context.Context, username, password string, scopes []string, opts ...CallOption) (Result, error) {
-	return p.users().acquireByUsernamePassword(ctx, username, password, scopes, opts)
+	return p.traceOneShot(ctx, KindUsernamePassword, scopes, opts, func(ctx context.Context) (Result, error) {
+		return p.users().acquireByUsernamePassword(ctx, username, password, scopes, opts)
+	})
 }
 
 // Accounts returns the accounts of the users signed in to this

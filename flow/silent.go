@@ -120,7 +120,14 @@ func (g *userGrant) key(claims string, force bool) string {
 // silent is AcquireTokenSilent with its options applied; without
 // withIDToken a cached result leaves out the ID token and the account
 // read from the cache (a source needs only the access token).
-func (u users) silent(ctx context.Context, scopes []string, acct Account, cc callConfig, withIDToken bool) (Result, error) {
+func (u users) silent(ctx context.Context, scopes []string, acct Account, cc callConfig, withIDToken bool) (r Result, err error) {
+	var tr *acquisition // nil unless the application is traced
+	if t := u.cfg.trace; t != nil {
+		var a acquisition
+		tr = &a
+		ctx = tr.begin(ctx, t, acquireInfo(KindSilent, scopes, cc))
+		defer func() { tr.end(ctx, r.FromCache, err) }()
+	}
 	if err := checkScopes(scopes); err != nil {
 		return Result{}, err
 	}
@@ -157,7 +164,7 @@ func (u users) silent(ctx context.Context, scopes []string, acct Account, cc cal
 			return r, nil
 		}
 	}
-	return u.silentFetch(ctx, g, acct, cc)
+	return u.silentFetch(tr.missed(ctx), g, acct, cc)
 }
 
 // silentFetch gets g's token from the authority with the account's
@@ -205,7 +212,11 @@ func (u users) cachedUserIDToken(ctx context.Context, g *userGrant, acct Account
 // refreshOn, that looks in the cache again first.
 func (u users) refreshUser(ctx context.Context, g userGrant, refreshOn, now time.Time) {
 	g.scopes = slices.Clone(g.scopes)
-	u.refreshInBackground(ctx, g.key("", false), refreshOn, now, func(ctx context.Context) (Result, error) {
+	info := RefreshInfo{Kind: KindSilent, Scopes: g.scopes}
+	if g.a.tenant != u.authority.tenant {
+		info.Tenant = g.a.tenant
+	}
+	u.refreshInBackgroundOf(ctx, info, g.key("", false), refreshOn, now, func(ctx context.Context) (Result, error) {
 		now := u.cfg.clock()
 		if at, ok := u.cache.AccessToken(ctx, g.query(u.clientID), now); ok && !refreshDue(at.RefreshOn, now) {
 			return Result{Token: tokenFromCache(at), FromCache: true}, nil

@@ -16,12 +16,14 @@ import (
 // nil. [bearer.TransportTrace] reports the transport's side.
 //
 // An acquisition is one call of a source's Token (such as
-// [Confidential.ClientSource]'s) or of an AcquireToken… method of the
-// client credentials, on-behalf-of and managed identity flows, once its
-// arguments are found usable: a call refused for them before it looks
-// for a token (no scope, no user assertion, a tenant or authority that
-// cannot apply, a step-up a source cannot satisfy) is not reported here
-// ([bearer.TransportTrace]'s TokenDone sees a source's).
+// [Confidential.ClientSource]'s) or of an AcquireToken… method (see
+// [Kind]). For client credentials and on-behalf-of, it is reported once
+// its arguments are found usable: a call refused for them before it
+// looks for a token (no scope, no user assertion, a tenant or authority
+// that cannot apply, a step-up a source cannot satisfy) is not
+// ([bearer.TransportTrace]'s TokenDone sees a source's). The flows that
+// redeem a grant (authorization code, refresh token, username and
+// password) read no cache: their outcome is fetched or failed.
 //
 // Hooks are called synchronously: the acquisition hooks in the caller's
 // goroutine, the refresh hooks in the refresh's own. They should return
@@ -56,8 +58,7 @@ type Trace struct {
 // WithTrace sets hooks that report the application's token acquisitions
 // and background refreshes (see [Trace]). Given more than once, every
 // Trace is told, in order. Without it, nothing is reported, at no cost.
-// Used by every flow that caches: client credentials, on-behalf-of,
-// managed identity.
+// Used by the flows [Kind] names.
 func WithTrace(t *Trace) Option {
 	return func(c *config) {
 		switch {
@@ -75,9 +76,13 @@ type Kind string
 
 // The flows [Trace] reports.
 const (
-	KindClientCredentials Kind = "client_credentials"
-	KindOnBehalfOf        Kind = "on_behalf_of"
-	KindManagedIdentity   Kind = "managed_identity"
+	KindClientCredentials Kind = "client_credentials" // AcquireTokenForClient, ClientSource
+	KindOnBehalfOf        Kind = "on_behalf_of"       // AcquireTokenOnBehalfOf, OnBehalfOfSource
+	KindManagedIdentity   Kind = "managed_identity"   // ManagedIdentity's AcquireToken and Source
+	KindSilent            Kind = "silent"             // AcquireTokenSilent, AccountSource
+	KindAuthorizationCode Kind = "authorization_code" // AcquireTokenByAuthCodeFlow, AcquireTokenByAuthorizationCode
+	KindRefreshToken      Kind = "refresh_token"      // AcquireTokenByRefreshToken
+	KindUsernamePassword  Kind = "username_password"  // AcquireTokenByUsernamePassword
 )
 
 // Outcome says where an acquisition's token came from, or that it failed.
@@ -266,11 +271,15 @@ type flightCtxKey struct{}
 
 // recordStatus records the HTTP status of an authority's answer to a
 // token request (the status of err's response when the request failed)
-// in the flight ctx belongs to, if it is traced.
+// in the flight ctx belongs to, if it is traced; outside a flight (a
+// grant redeemed once, see traceOneShot), in ctx's traceState.
 func recordStatus(ctx context.Context, status int, err error) {
 	f, _ := ctx.Value(flightCtxKey{}).(*flight)
+	var st *traceState
 	if f == nil {
-		return
+		if st = stateOf(ctx); st == nil {
+			return
+		}
 	}
 	if err != nil {
 		status = 0
@@ -283,7 +292,27 @@ func recordStatus(ctx context.Context, status int, err error) {
 			status = re.StatusCode
 		}
 	}
-	f.status.Store(int32(status))
+	if f != nil {
+		f.status.Store(int32(status))
+		return
+	}
+	st.status = status
+}
+
+// traceOneShot runs acquire, a flow that redeems a grant once (no cache,
+// no flight), of kind for scopes with opts, under the application's
+// Trace.
+func (a *app) traceOneShot(ctx context.Context, kind Kind, scopes []string, opts []CallOption, acquire func(context.Context) (Result, error)) (Result, error) {
+	t := a.cfg.trace
+	if t == nil {
+		return acquire(ctx)
+	}
+	cc, _ := newCallConfig(opts...) // for the report only: acquire checks them
+	var at acquisition
+	ctx = at.begin(ctx, t, acquireInfo(kind, scopes, cc))
+	r, err := acquire(at.missed(ctx))
+	at.end(ctx, r.FromCache, err)
+	return r, err
 }
 
 // flightStatus returns the status recorded in the flight ctx belongs to,

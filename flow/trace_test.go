@@ -416,3 +416,84 @@ func BenchmarkClientSourceCachedTraced(b *testing.B) {
 		}
 	}
 }
+
+// TestTraceDPoP: a DPoP application's acquisition reports the status of
+// the token request that issued its token (200, after the authority's
+// 400 use_dpop_nonce), and its transport the resource's nonce challenge
+// and the resend.
+func TestTraceDPoP(t *testing.T) {
+	var log traceLog
+	srv := newDPoPServer(t)
+	srv.RequireDPoPNonce(authtest.EndpointToken, authtest.EndpointResource)
+	app := dpopApp(t, srv, WithDPoP(p256(t)), WithTrace(log.trace()))
+	var mu sync.Mutex
+	var transport []string
+	c := resourceClient(srv, app.ClientSource())
+	c.Transport.(*bearer.Transport).Trace = &bearer.TransportTrace{
+		Challenge: func(_ context.Context, info bearer.ChallengeInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			transport = append(transport, "challenge "+string(info.Kind))
+		},
+		Resend: func(_ context.Context, info bearer.ResendInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			transport = append(transport, fmt.Sprintf("resend %s %d", info.Kind, info.Resend))
+		},
+	}
+	if s := getStatus(t, c, srv.URL+"/resource/orders"); s != 200 {
+		t.Fatalf("status %d", s)
+	}
+	got := log.take()
+	if len(got) != 2 || got[1] != "done client_credentials fetched 200 err=false" {
+		t.Errorf("acquisition events %q, want one fetch with status 200", got)
+	}
+	if want := []string{"challenge use_dpop_nonce", "resend use_dpop_nonce 1"}; !reflect.DeepEqual(transport, want) {
+		t.Errorf("transport events %q, want %q", transport, want)
+	}
+}
+
+// TestTraceUserFlows: a web app's sign-in (authorization code), silent
+// calls (a cache hit, a forced one through the refresh token), a refresh
+// token redeemed, a password refused and one that signs in; each with
+// its kind, outcome and the authority's status, and no hook given a
+// token, a code or a password.
+func TestTraceUserFlows(t *testing.T) {
+	var log traceLog
+	srv := userServer(t)
+	app := webApp(t, srv, "contoso.com", WithTrace(log.trace()))
+	scopes := []string{"User.Read"}
+	signedIn := userSignIn(t, srv, app, webRedirect, aliceUser, scopes)
+	if _, err := app.AcquireTokenSilent(bg(), scopes, signedIn.Account); err != nil {
+		t.Fatal(err)
+	}
+	forced, err := app.AcquireTokenSilent(bg(), scopes, signedIn.Account, ForceRefresh())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := cachedRefreshToken(app.cache, webID, signedIn.Account.Environment, signedIn.Account.HomeAccountID)
+	if _, err := app.AcquireTokenByRefreshToken(bg(), rt, scopes); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.AcquireTokenSilent(bg(), scopes, Account{}); !errors.Is(err, ErrInteractionRequired) {
+		t.Fatalf("silent without an account: %v", err)
+	}
+	pub := publicApp(t, srv, "contoso.com", WithTrace(log.trace()))
+	if _, err := pub.AcquireTokenByUsernamePassword(bg(), aliceUser, "wrong-"+alicePass, scopes); err == nil {
+		t.Fatal("a wrong password signed in")
+	}
+	if _, err := pub.AcquireTokenByUsernamePassword(bg(), aliceUser, alicePass, scopes, Tenant("contoso.com")); err != nil {
+		t.Fatal(err)
+	}
+	const ur = `[User.Read] tenant=""`
+	checkLines(t, log.take(), []string{
+		`start authorization_code ` + ur + ` claims=false force=false`, `done authorization_code fetched 200 err=false`,
+		`start silent ` + ur + ` claims=false force=false`, `done silent cache_hit 0 err=false`,
+		`start silent ` + ur + ` claims=false force=true`, `done silent fetched 200 err=false`,
+		`start refresh_token ` + ur + ` claims=false force=false`, `done refresh_token fetched 200 err=false`,
+		`start silent ` + ur + ` claims=false force=false`, `done silent failed 0 err=true`,
+		`start username_password ` + ur + ` claims=false force=false`, `done username_password failed 400 err=true`,
+		`start username_password [User.Read] tenant="contoso.com" claims=false force=false`, `done username_password fetched 200 err=false`,
+	})
+	log.holdsNone(t, signedIn.AccessToken, signedIn.IDToken, forced.AccessToken, rt, alicePass, webSecret)
+}
