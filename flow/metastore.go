@@ -211,8 +211,12 @@ func (s storedEndpoints) endpoints(a authority, fixedEnv string) (*endpoints, er
 			return nil, fmt.Errorf("an issuer that is not on the authority's host %s", a.host)
 		}
 	}
+	// A computed environment (fixedEnv) is what the entry must hold; it may
+	// have a path (an OpenID Connect issuer's environment is its URL
+	// without the scheme). One that instance discovery named is a host.
 	env := s.Environment
-	if env == "" || env != strings.ToLower(env) || strings.ContainsAny(env, "/\\?#@ \t\r\n") || (fixedEnv != "" && env != fixedEnv) {
+	if fixedEnv != "" && env != fixedEnv ||
+		fixedEnv == "" && (env == "" || env != strings.ToLower(env) || strings.ContainsAny(env, "/\\?#@ \t\r\n")) {
 		return nil, errors.New("a bad environment")
 	}
 	e := &endpoints{
