@@ -186,3 +186,23 @@ func TestDeviceCodeShortGrantType(t *testing.T) {
 		urn.wantError(t, 400, "authorization_pending", 0)
 	})
 }
+
+// A sign-in that asks for OpenID scopes only (no API) gets a Microsoft
+// Graph token, as from Entra; authtest panicked on it before.
+func TestDeviceCodeWithOpenIDScopesOnly(t *testing.T) {
+	srv := newServer(t)
+	r := post(t, srv, srv.Authority("organizations")+"/oauth2/v2.0/devicecode", form("client_id", publicID, "scope", "openid offline_access profile"))
+	if r.status != 200 {
+		t.Fatalf("devicecode: %d %s", r.status, r.raw)
+	}
+	if err := srv.ApproveDeviceCode(r.str("user_code"), aliceName); err != nil {
+		t.Fatal(err)
+	}
+	tok := poll(t, srv, "organizations", r.str("device_code"))
+	if tok.status != 200 || tok.str("access_token") == "" || tok.str("refresh_token") == "" || tok.str("scope") != "openid profile" {
+		t.Fatalf("%d %s", tok.status, tok.raw)
+	}
+	if c := claims(t, tok.str("access_token")); c["aud"] != authtest.GraphAudience {
+		t.Errorf("aud = %v, want Graph", c["aud"])
+	}
+}

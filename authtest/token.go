@@ -312,9 +312,10 @@ func (s *Server) issueUserTokens(w http.ResponseWriter, r *http.Request, a *auth
 		return oerr("server_error", 50000, "There was an error issuing a token: %v", err)
 	}
 	tr := newTokenResponse(tok, lifetime).boundTo(g.claims.jkt)
-	tr.Scope = q.responseScope()
-	if q.api == nil {
+	if q.api == nil { // only OpenID scopes: a Graph token (responseScope needs an API)
 		tr.Scope = strings.Join(scp, " ")
+	} else {
+		tr.Scope = q.responseScope()
 	}
 	if q.offline || alwaysRefresh {
 		rt := randToken(48)

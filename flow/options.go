@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -81,6 +82,10 @@ type config struct {
 	regionTimeout  time.Duration // the instance metadata service's answer (2 s)
 	withTimeout    func(context.Context, time.Duration) (context.Context, context.CancelFunc)
 	getenv         func(string) string
+	pollWait       func(context.Context, time.Duration) error // a device code's wait between polls (devicecode.go)
+
+	browser      func(ctx context.Context, url string) error // WithBrowser (interactive.go)
+	signInOutput io.Writer                                    // where AcquireTokenInteractive prints the URL when no browser opens (os.Stderr)
 }
 
 // newConfig applies opts over the defaults and checks the result: it
@@ -98,6 +103,8 @@ func newConfig(opts ...Option) (*config, error) {
 		regionTimeout:             2 * time.Second,
 		withTimeout:               context.WithTimeout,
 		getenv:                    os.Getenv,
+		pollWait:                  sleepCtx,
+		signInOutput:              os.Stderr,
 	}
 	for _, o := range opts {
 		if o != nil {
