@@ -128,8 +128,8 @@ func (f AuthCodeFlow) LogValue() slog.Value {
 
 // ACRValues asks the sign-in for these authentication context class
 // references (acr_values, OpenID Connect Core 3.1.2.1), such as the
-// values of a step-up challenge. Used by InitiateAuthCodeFlow and
-// AuthorizationRequestURL.
+// values of a step-up challenge. Used by InitiateAuthCodeFlow,
+// AuthorizationRequestURL and AcquireTokenInteractive.
 func ACRValues(values ...string) CallOption {
 	v := slices.Clone(values)
 	return func(c *callConfig) { c.acrValues, c.given = v, c.given|optACRValues }

@@ -85,7 +85,7 @@ type config struct {
 	pollWait       func(context.Context, time.Duration) error // a device code's wait between polls (devicecode.go)
 
 	browser      func(ctx context.Context, url string) error // WithBrowser (interactive.go)
-	signInOutput io.Writer                                    // where AcquireTokenInteractive prints the URL when no browser opens (os.Stderr)
+	signInOutput io.Writer                                   // where AcquireTokenInteractive prints the URL when no browser opens (os.Stderr)
 }
 
 // newConfig applies opts over the defaults and checks the result: it
@@ -394,6 +394,8 @@ type callConfig struct {
 	acrValues    []string
 	nonce        string
 	pkce         string // a PKCE code verifier
+	redirectURI  string // AcquireTokenInteractive's
+	timeout      time.Duration
 
 	// given records which options were given, so that a call can refuse
 	// the ones it does not use (see newCallConfigFor).
@@ -417,11 +419,13 @@ const (
 	optACRValues
 	optNonce
 	optPKCE
+	optRedirectURI
+	optTimeout
 )
 
 // optionNames name the call options in errors, in bit order.
 var optionNames = []string{"Claims", "Tenant", "ForceRefresh", "Authority", "LoginHint", "DomainHint", "Prompt",
-	"State", "MaxAge", "ResponseMode", "ACRValues", "Nonce", "PKCE"}
+	"State", "MaxAge", "ResponseMode", "ACRValues", "Nonce", "PKCE", "RedirectURI", "Timeout"}
 
 // What each call uses: a call given any other option fails with
 // ErrInvalidOption before any request.
