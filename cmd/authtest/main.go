@@ -5,7 +5,7 @@
 // Usage:
 //
 //	authtest [-addr 127.0.0.1:8400] [-tls] [-ca-out ca.pem] [-config config.json]
-//	         [-region westus2] [-token-lifetime 1h]
+//	         [-region westus2] [-token-lifetime 1h] [-device-code-interval 5s]
 //
 // It prints the server's URL and authorities and serves until interrupted.
 // The configuration file registers clients, users and APIs:

@@ -31,6 +31,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	region := fs.String("region", "", "`region` reported by the instance metadata stand-in (overrides the config)")
 	lifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of access tokens")
 	quiet := fs.Bool("quiet", false, "do not log error responses")
+	deviceInterval := fs.Duration("device-code-interval", 5*time.Second, "the polling `interval` the device authorization endpoint asks for (whole seconds)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,6 +61,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		authtest.WithTokenLifetime(*lifetime),
 		authtest.WithLogger(slog.New(handler)),
 		authtest.WithRequestLimit(10000),
+		authtest.WithDeviceCodeInterval(*deviceInterval),
 	}
 	if *useTLS {
 		opts = append(opts, authtest.WithTLS())

@@ -364,3 +364,18 @@ func decodeJWT(t *testing.T, tok string) map[string]any {
 	_ = json.Unmarshal(b, &m)
 	return m
 }
+
+func TestRunDeviceCodeInterval(t *testing.T) {
+	_, _, certPEM := newCert(t)
+	cfg := writeConfig(t, t.TempDir(), certPEM)
+	u, _, stop := started(t, "-addr", "127.0.0.1:0", "-quiet", "-config", cfg, "-device-code-interval", "2s")
+	c := &http.Client{Transport: &http.Transport{}}
+	st, m := postJSON(t, c, u+"/organizations/oauth2/v2.0/devicecode", url.Values{"client_id": {"my-cli"}, "scope": {"openid"}})
+	if st != 200 || m["interval"] != float64(2) {
+		t.Errorf("device authorization %d %v, want interval 2", st, m)
+	}
+	c.CloseIdleConnections()
+	if err := stop(); err != nil {
+		t.Error(err)
+	}
+}
