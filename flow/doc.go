@@ -29,7 +29,10 @@
 // [Confidential.AccountSource] get later ones from the cache or the
 // refresh token, and an [*InteractionError] says when only the user can
 // help. A call given an option it does not use fails with
-// [ErrInvalidOption].
+// [ErrInvalidOption]. A desktop or command-line app signs its user in
+// through the system browser ([Public.AcquireTokenInteractive]: a
+// loopback redirect server, see [WithBrowser]) or with a code entered
+// on another device ([Public.AcquireTokenByDeviceCode]).
 //
 // # Managed identity and the default chain
 //

@@ -9,8 +9,10 @@ import (
 // such as a desktop or mobile app, a command-line tool, or a single-page
 // app's back end that only relays. It is MSAL's PublicClientApplication.
 //
-// It signs users in (the authorization code flow with PKCE, a username
-// and password), keeps their tokens in its token cache under their
+// It signs users in (through the system browser with
+// [Public.AcquireTokenInteractive], with a device code with
+// [Public.AcquireTokenByDeviceCode], the authorization code flow with
+// PKCE, a username and password), keeps their tokens in its token cache under their
 // [Account], and gets later tokens silently ([Public.AcquireTokenSilent],
 // [Public.AccountSource]). It has the authorities, options, cache,
 // logging and retries of [Confidential], and no credential: it never

@@ -272,17 +272,9 @@ func assertNoTokens(t *testing.T, path string) {
 func TestDeviceCodeLogin(t *testing.T) {
 	h := newHarness(t)
 	// The "user" reads the code bearer prints and approves it.
-	approved := make(chan error, 1)
-	var once sync.Once
-	w := watcher(func(s string) {
-		if m := regexp.MustCompile(`enter the code ([A-Z0-9]+)`).FindStringSubmatch(s); m != nil {
-			once.Do(func() { approved <- h.srv.ApproveDeviceCode(m[1], alice) })
-		}
-	})
+	w, codes := approver(h, alice)
 	r := h.runWith(w, "", append([]string{"login"}, h.userFlags()...)...).must(t, 0)
-	if err := <-approved; err != nil {
-		t.Fatal(err)
-	}
+	<-codes
 	want := regexp.MustCompile(`(?s)^To sign in, use a web browser to open the page http://127\.0\.0\.1:\d+/devicelogin and enter the code [A-Z0-9]+ to authenticate\.\n` +
 		`Waiting for you to sign in \(15m0s left\)…\n(Still waiting for you to sign in \(\d+m\d+s left\)…\n)*Signed in as alice@contoso\.com\.\n$`)
 	if !want.MatchString(r.stderr) {
@@ -294,33 +286,71 @@ func TestDeviceCodeLogin(t *testing.T) {
 }
 
 // watcher is a writer that calls f with everything written so far.
-type watcher func(string)
+type watcher struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+	f  func(string)
+}
 
-func (w watcher) Write(p []byte) (int, error) {
-	watched.mu.Lock()
-	watched.b.Write(p)
-	s := watched.b.String()
-	watched.mu.Unlock()
-	w(s)
+func watch(f func(string)) *watcher { return &watcher{f: f} }
+
+func (w *watcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.b.Write(p)
+	s := w.b.String()
+	w.mu.Unlock()
+	w.f(s)
 	return len(p), nil
 }
 
-var watched struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// approver is a watcher that approves (or declines) the device code
+// bearer prints, as the user would, and reports the user code.
+func approver(h *harness, username string) (*watcher, <-chan string) {
+	codes := make(chan string, 1)
+	var once sync.Once
+	return watch(func(s string) {
+		if m := regexp.MustCompile(`enter the code ([A-Z0-9]+)`).FindStringSubmatch(s); m != nil {
+			once.Do(func() {
+				if username == "" {
+					_ = h.srv.DeclineDeviceCode(m[1])
+				} else if err := h.srv.ApproveDeviceCode(m[1], username); err != nil {
+					h.t.Error(err)
+				}
+				codes <- m[1]
+			})
+		}
+	}), codes
+}
+
+func TestDeviceCodeLoginVerboseLogsNoCode(t *testing.T) {
+	h := newHarness(t)
+	w, codes := approver(h, alice)
+	r := h.runWith(w, "", append([]string{"login", "--verbose"}, h.userFlags()...)...).must(t, 0)
+	code := <-codes
+	var records int
+	for _, line := range strings.Split(r.stderr, "\n") {
+		if !strings.HasPrefix(line, "time=") {
+			continue
+		}
+		records++
+		if strings.Contains(line, code) {
+			t.Errorf("a log record shows the user code: %s", line)
+		}
+	}
+	if records == 0 || !strings.Contains(r.stderr, "flow: device code: waiting for the user") || !strings.Contains(r.stderr, "enter the code "+code) {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	// The device code itself is in no line at all.
+	for _, req := range h.srv.RequestsTo(authtest.EndpointToken) {
+		if dc := req.Form.Get("device_code"); dc == "" || strings.Contains(r.stderr, dc) {
+			t.Errorf("the device code (%d bytes) is shown", len(dc))
+		}
+	}
 }
 
 func TestDeviceCodeLoginDeclined(t *testing.T) {
 	h := newHarness(t)
-	var once sync.Once
-	w := watcher(func(s string) {
-		if m := regexp.MustCompile(`enter the code ([A-Z0-9]+)`).FindStringSubmatch(s); m != nil {
-			once.Do(func() { _ = h.srv.DeclineDeviceCode(m[1]) })
-		}
-	})
-	watched.mu.Lock()
-	watched.b.Reset()
-	watched.mu.Unlock()
+	w, _ := approver(h, "")
 	r := h.runWith(w, "", append([]string{"login"}, h.userFlags()...)...).must(t, exitError)
 	if !strings.Contains(r.stderr, "bearer: the sign-in was declined") {
 		t.Errorf("stderr %q", r.stderr)
