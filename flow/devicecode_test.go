@@ -462,6 +462,23 @@ func TestDeviceCodeRefusals(t *testing.T) {
 			t.Errorf("error %v", err)
 		}
 	})
+	t.Run("redirects_are_refused", func(t *testing.T) {
+		elsewhere := newServer(t)
+		for _, path := range []string{"/common/oauth2/v2.0/devicecode", "/common/oauth2/v2.0/token"} {
+			s := fakeDevice(t, 1, "")
+			s.handle(path, func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
+			})
+			app := mustPublic(t, pubID, WithAuthority(s.URL+"/common"), withPollWait(func(context.Context, time.Duration) error { return nil }))
+			_, err := app.AcquireTokenByDeviceCode(bg(), nil, nop)
+			if !errors.Is(err, ErrRedirect) || strings.Contains(err.Error(), "DEVICE-code-SECRET") {
+				t.Errorf("%s: error %v, want ErrRedirect", path, err)
+			}
+		}
+		if n := len(elsewhere.requests()); n != 0 {
+			t.Errorf("%d requests followed the redirect", n)
+		}
+	})
 	t.Run("malformed_answer", func(t *testing.T) {
 		s := fakeAuthority(t)
 		s.handle("/common/oauth2/v2.0/devicecode", func(w http.ResponseWriter, r *http.Request) {
