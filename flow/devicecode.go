@@ -95,14 +95,18 @@ func (d DeviceCode) LogValue() slog.Value {
 // authority without a device authorization endpoint (B2C) gives an error
 // wrapping [ErrUnsupported].
 func (p *Public) AcquireTokenByDeviceCode(ctx context.Context, scopes []string, callback func(context.Context, DeviceCode) error, opts ...CallOption) (Result, error) {
-	return p.users().acquireByDeviceCode(ctx, scopes, callback, opts)
+	return p.traceOneShot(ctx, KindDeviceCode, scopes, opts, func(ctx context.Context) (Result, error) {
+		return p.users().acquireByDeviceCode(ctx, scopes, callback, opts)
+	})
 }
 
 // AcquireTokenByDeviceCode is [Public.AcquireTokenByDeviceCode] for a
 // confidential client, as MSAL Python allows: both the device
 // authorization request and every poll carry the client's credential.
 func (c *Confidential) AcquireTokenByDeviceCode(ctx context.Context, scopes []string, callback func(context.Context, DeviceCode) error, opts ...CallOption) (Result, error) {
-	return c.users().acquireByDeviceCode(ctx, scopes, callback, opts)
+	return c.traceOneShot(ctx, KindDeviceCode, scopes, opts, func(ctx context.Context) (Result, error) {
+		return c.users().acquireByDeviceCode(ctx, scopes, callback, opts)
+	})
 }
 
 // acquireByDeviceCode is AcquireTokenByDeviceCode.

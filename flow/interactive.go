@@ -133,7 +133,9 @@ func Timeout(d time.Duration) CallOption {
 // ctx, ctx's error. The tokens are cached under the user's [Account],
 // which the Result carries.
 func (p *Public) AcquireTokenInteractive(ctx context.Context, scopes []string, opts ...CallOption) (Result, error) {
-	return p.users().acquireInteractive(ctx, scopes, opts)
+	return p.traceOneShot(ctx, KindInteractive, scopes, opts, func(ctx context.Context) (Result, error) {
+		return p.users().acquireInteractive(ctx, scopes, opts)
+	})
 }
 
 // acquireInteractive is AcquireTokenInteractive.

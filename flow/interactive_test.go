@@ -618,3 +618,43 @@ func TestOpenBrowserWithoutGraphicalSession(t *testing.T) {
 }
 
 func runtimeGOOS() string { return runtime.GOOS }
+
+func TestTraceDeviceCodeAndInteractive(t *testing.T) {
+	var log traceLog
+	srv := cliServer(t)
+	var code string
+	p := &poller{srv: srv, actions: map[int]func(){2: func() {
+		if err := srv.ApproveDeviceCode(code, aliceUser); err != nil {
+			t.Error(err)
+		}
+	}}}
+	b := newTestBrowser(t, srv, aliceUser, alicePass)
+	app := cliApp(t, srv, WithTrace(log.trace()), withPollWait(p.wait), WithBrowser(b.open))
+	scopes := []string{"User.Read"}
+	byCode, err := app.AcquireTokenByDeviceCode(ctxFor(t), scopes, func(_ context.Context, dc DeviceCode) error { code = dc.UserCode; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = app.AcquireTokenByDeviceCode(ctxFor(t), scopes, func(_ context.Context, dc DeviceCode) error {
+		return srv.DeclineDeviceCode(dc.UserCode)
+	})
+	if !errors.Is(err, ErrAuthorizationDeclined) {
+		t.Fatalf("declined: %v", err)
+	}
+	inBrowser, err := app.AcquireTokenInteractive(ctxFor(t), scopes, Tenant("contoso.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.cancel = true
+	if _, err := app.AcquireTokenInteractive(ctxFor(t), scopes); err == nil {
+		t.Fatal("a cancelled sign-in succeeded")
+	}
+	const ur = `[User.Read] tenant=""`
+	checkLines(t, log.take(), []string{
+		`start device_code ` + ur + ` claims=false force=false`, `done device_code fetched 200 err=false`,
+		`start device_code ` + ur + ` claims=false force=false`, `done device_code failed 400 err=true`,
+		`start interactive [User.Read] tenant="contoso.com" claims=false force=false`, `done interactive fetched 200 err=false`,
+		`start interactive ` + ur + ` claims=false force=false`, `done interactive failed 0 err=true`,
+	})
+	log.holdsNone(t, byCode.AccessToken, byCode.RefreshToken, inBrowser.AccessToken, inBrowser.RefreshToken, code, alicePass)
+}

@@ -23,7 +23,8 @@ import (
 // that cannot apply, a step-up a source cannot satisfy) is not
 // ([bearer.TransportTrace]'s TokenDone sees a source's). The flows that
 // redeem a grant (authorization code, refresh token, username and
-// password) read no cache: their outcome is fetched or failed.
+// password, device code, interactive) read no cache: their outcome is
+// fetched or failed.
 //
 // Hooks are called synchronously: the acquisition hooks in the caller's
 // goroutine, the refresh hooks in the refresh's own. They should return
@@ -83,6 +84,8 @@ const (
 	KindAuthorizationCode Kind = "authorization_code" // AcquireTokenByAuthCodeFlow, AcquireTokenByAuthorizationCode
 	KindRefreshToken      Kind = "refresh_token"      // AcquireTokenByRefreshToken
 	KindUsernamePassword  Kind = "username_password"  // AcquireTokenByUsernamePassword
+	KindDeviceCode        Kind = "device_code"        // AcquireTokenByDeviceCode (the user's wait included)
+	KindInteractive       Kind = "interactive"        // AcquireTokenInteractive (the user's wait included)
 )
 
 // Outcome says where an acquisition's token came from, or that it failed.

@@ -64,7 +64,11 @@ func (c *cli) runBrowserVar(ctx context.Context, list, url string) error {
 		if f, ok := c.stdin.(*os.File); ok {
 			cmd.Stdin = f
 		}
-		cmd.Stdout, cmd.Stderr = c.stderr, c.stderr
+		out := c.stderr
+		if s, ok := out.(*syncWriter); ok {
+			out = s.w // the terminal itself, for a text-mode browser
+		}
+		cmd.Stdout, cmd.Stderr = out, out
 		err := cmd.Run()
 		if err == nil {
 			return nil

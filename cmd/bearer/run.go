@@ -115,6 +115,7 @@ func (e *statusError) Error() string {
 
 // main runs args and turns the outcome into an exit status and a message.
 func (c *cli) main(ctx context.Context, args []string) int {
+	c.stderr = &syncWriter{w: c.stderr}
 	err := c.dispatch(ctx, args)
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return exitOK
