@@ -13,11 +13,21 @@ import (
 type accountSource struct {
 	u    users
 	acct Account
+	// forced limits the forced refreshes of bearer.Transport's
+	// invalid_token recovery, per account (in its tenant), requested
+	// tenant and set of scopes, as ClientSource's are: each would redeem
+	// the account's refresh token.
+	forced *forcedRefreshes
 }
 
 func (s accountSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.Token, error) {
 	if req.Challenge != nil && req.Challenge.IsStepUp() {
 		return bearer.Token{}, stepUpError(req)
+	}
+	if isInvalidTokenRecovery(req) {
+		return s.forced.do(ctx, s.u.app, forcedKey("account", s.acct.HomeAccountID+"\x00"+s.acct.Environment+"\x00"+s.acct.TenantID, req), callConfigOf(req), func(cc callConfig) (Result, error) {
+			return s.u.silent(ctx, req.Scopes, s.acct, cc, false)
+		})
 	}
 	r, err := s.u.silent(ctx, req.Scopes, s.acct, callConfigOf(req), false)
 	if err != nil {

@@ -154,8 +154,13 @@ func (c *Confidential) RemoveAccount(ctx context.Context, account Account) error
 // [*InteractionError] matching [ErrInteractionRequired] that says what
 // the sign-in must ask for ([InteractionError.SignInOptions]): a web app
 // sends the user back to sign in.
+//
+// Forced refreshes answering [bearer.Transport]'s invalid_token recovery
+// are limited as [Confidential.ClientSource]'s are, per account, tenant
+// and set of scopes: a resource refusing every token costs one refresh
+// token redemption every 30 seconds, not one per HTTP request.
 func (c *Confidential) AccountSource(account Account) bearer.TokenSource {
-	return c.sourceOf(accountSource{u: c.users(), acct: account})
+	return c.sourceOf(accountSource{u: c.users(), acct: account, forced: &c.forced})
 }
 
 // LogoutURL returns the URL that signs the user out of the authority

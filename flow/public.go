@@ -22,6 +22,7 @@ import (
 // A Public is safe for concurrent use.
 type Public struct {
 	*app
+	forced forcedRefreshes // of its account sources' invalid_token recoveries
 }
 
 // NewPublic returns a public client application with the application

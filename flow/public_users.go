@@ -154,8 +154,13 @@ func (p *Public) RemoveAccount(ctx context.Context, account Account) error {
 // [*InteractionError] matching [ErrInteractionRequired] that says what
 // the sign-in must ask for ([InteractionError.SignInOptions]): a web app
 // sends the user back to sign in.
+//
+// Forced refreshes answering [bearer.Transport]'s invalid_token recovery
+// are limited as [Confidential.ClientSource]'s are, per account, tenant
+// and set of scopes: a resource refusing every token costs one refresh
+// token redemption every 30 seconds, not one per HTTP request.
 func (p *Public) AccountSource(account Account) bearer.TokenSource {
-	return p.sourceOf(accountSource{u: p.users(), acct: account})
+	return p.sourceOf(accountSource{u: p.users(), acct: account, forced: &p.forced})
 }
 
 // LogoutURL returns the URL that signs the user out of the authority

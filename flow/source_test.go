@@ -425,3 +425,74 @@ func TestOnBehalfOfSourceLimitsInvalidTokenRefreshes(t *testing.T) {
 		t.Errorf("token requests %v after an explicit ForceRefresh, want 6", g)
 	}
 }
+
+// TestAccountSourceLimitsInvalidTokenRefreshes sends 30 requests as a
+// signed-in user, of a confidential and of a public client, to a resource
+// that refuses every token with invalid_token: the refresh token is
+// redeemed once (the forced refresh of the first request), and again only
+// 30 s later; the user's account in another tenant is another key.
+func TestAccountSourceLimitsInvalidTokenRefreshes(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		app      func(*testing.T, *authtest.Server) (signer, func(Account) bearer.TokenSource)
+		redirect string
+	}{
+		{"confidential", func(t *testing.T, srv *authtest.Server) (signer, func(Account) bearer.TokenSource) {
+			app := webApp(t, srv, contosoID)
+			return app, app.AccountSource
+		}, webRedirect},
+		{"public", func(t *testing.T, srv *authtest.Server) (signer, func(Account) bearer.TokenSource) {
+			app := publicApp(t, srv, contosoID)
+			return app, app.AccountSource
+		}, pubRedirect},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := userServer(t)
+			app, source := tc.app(t, srv)
+			alice := userSignIn(t, srv, app, tc.redirect, aliceUser, []string{"User.Read"})
+			res := newRefusingResource(t)
+			hc := res.transport(source(alice.Account), []string{"User.Read"})
+			before := srv.TokenRequests()
+			for range 30 {
+				res.get(t, hc, bg())
+			}
+			if n := srv.TokenRequests() - before; n != 1 {
+				t.Fatalf("%d token requests for 30 refused requests, want 1 (one forced refresh)", n)
+			}
+			hits := res.hits()
+			if len(hits) != 31 || hits[0] == hits[1] {
+				t.Fatalf("the resource saw %d requests, want 31 (one resend, with a new token)", len(hits))
+			}
+			for i, h := range hits[2:] {
+				if h != hits[1] {
+					t.Fatalf("request %d carried another token than the forced refresh's", i+2)
+				}
+			}
+
+			srv.Advance(forcedRefreshInterval - time.Second)
+			res.get(t, hc, bg())
+			if n := srv.TokenRequests() - before; n != 1 {
+				t.Errorf("29 s later: %d token requests, want 1", n)
+			}
+			srv.Advance(time.Second)
+			res.get(t, hc, bg())
+			if n := srv.TokenRequests() - before; n != 2 {
+				t.Errorf("30 s later: %d token requests, want 2", n)
+			}
+
+			// The user's account in a guest tenant is another key: its
+			// recovery is not held back by the home account's.
+			guest := userSignIn(t, srv, app, tc.redirect, aliceUser, []string{"User.Read"}, Tenant("fabrikam.com"))
+			if guest.Account.TenantID == alice.Account.TenantID {
+				t.Fatalf("the guest account's realm is the home account's, %q", guest.Account.TenantID)
+			}
+			srv.Advance(time.Second)
+			res.get(t, hc, bg()) // the home account's recovery, 1 s after its last
+			before = srv.TokenRequests()
+			res.get(t, res.transport(source(guest.Account), []string{"User.Read"}), bg())
+			if n := srv.TokenRequests() - before; n != 1 {
+				t.Errorf("the guest account: %d token requests, want 1", n)
+			}
+		})
+	}
+}
