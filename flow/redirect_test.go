@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -248,6 +249,70 @@ func noSecretIn(t *testing.T, what, text string, secrets ...string) {
 		for _, form := range []string{s, base64.StdEncoding.EncodeToString([]byte(s))} {
 			if strings.Contains(text, form) {
 				t.Errorf("%s contains the secret %q:\n%s", what, form, text)
+			}
+		}
+	}
+}
+
+// TestManagedIdentityNotRedirected: a managed identity source (plain http
+// on the machine) that answers with a redirect, to another origin or to
+// its own, is not followed: the call fails with ErrRedirect, is not
+// retried, nothing reaches the redirect's target, and neither the
+// identity header nor the redirect's path shows in the error or the log.
+func TestManagedIdentityNotRedirected(t *testing.T) {
+	const identityHeader = "identity-HEADER-s3cret"
+	sources := []struct {
+		name string
+		env  func(base string) map[string]string
+		kind ManagedIdentitySource
+	}{
+		{"imds", func(base string) map[string]string {
+			return map[string]string{"AZURE_POD_IDENTITY_AUTHORITY_HOST": base}
+		}, SourceIMDS},
+		{"app_service", func(base string) map[string]string {
+			return map[string]string{"IDENTITY_ENDPOINT": base + "/msi/token", "IDENTITY_HEADER": identityHeader}
+		}, SourceAppService},
+		{"cloud_shell", func(base string) map[string]string { return map[string]string{"MSI_ENDPOINT": base + "/msi/token"} }, SourceCloudShell},
+	}
+	for _, src := range sources {
+		for _, status := range []int{302, 307} {
+			for _, target := range []string{"another_origin", "same_origin"} {
+				t.Run(fmt.Sprintf("%s/%d/%s", src.name, status, target), func(t *testing.T) {
+					elsewhere := newServer(t)
+					elsewhere.handle("*", tokenHandler("stolen-token"))
+					mi := newServer(t)
+					mi.handle("/moved/"+identityHeader, tokenHandler("stolen-token"))
+					mi.handle("*", moved(status, func() string {
+						if target == "same_origin" {
+							return mi.URL + "/moved/" + identityHeader
+						}
+						return elsewhere.URL + "/token/" + identityHeader
+					}))
+					var lb logBuffer
+					var sl sleeps
+					m := mustMI(t, WithGetenv(envOf(src.env(mi.URL))), withArcKeyDir(t.TempDir()),
+						withHimdsPath(filepath.Join(t.TempDir(), "no-himds")), WithRetryPolicy(RetryPolicy{Sleep: sl.sleep}),
+						WithLogger(lb.logger()), WithPII(true))
+					if m.Kind() != src.kind {
+						t.Fatalf("detected %s, want %s", m.Kind(), src.kind)
+					}
+					r, err := m.AcquireToken(bg(), graphAud)
+					if err == nil {
+						t.Fatalf("redirect followed: got %q", r.AccessToken)
+					}
+					if !errors.Is(err, ErrRedirect) {
+						t.Fatalf("error = %v, want ErrRedirect", err)
+					}
+					noSecretIn(t, "error", err.Error()+fmt.Sprintf(" %+v %#v", err, err), identityHeader)
+					noSecretIn(t, "log", lb.String(), identityHeader)
+					noneReached(t, elsewhere)
+					if n := mi.count("/moved/" + identityHeader); n != 0 {
+						t.Errorf("the same-origin target received %d request(s)", n)
+					}
+					if n := len(mi.requests()); n != 1 {
+						t.Errorf("the source saw %d requests, want 1 (no retry)", n)
+					}
+				})
 			}
 		}
 	}
