@@ -2,8 +2,8 @@
 // measurement in one run, and writes BENCHMARKS.md (at the repository's
 // root) and its charts from the results.
 //
-//	cd compare && go run ./cmd/benchreport           # the full run (about 8 minutes)
-//	cd compare && go run ./cmd/benchreport -quick    # a smoke run (about 2 minutes)
+//	cd compare && go run ./cmd/benchreport           # the full run (about 6 minutes)
+//	cd compare && go run ./cmd/benchreport -quick    # a smoke run (under a minute)
 //	cd compare && go run ./cmd/benchreport -render   # rewrite from compare/results, run nothing
 //
 // It must run in the compare module's directory. The raw results are kept
@@ -49,23 +49,30 @@ type step struct {
 
 // steps are the invocations of the compiled test binary, in order.
 func steps(quick bool, p6Out string) []step {
-	bt, count, cold := "1s", "3", "3x"
+	bt, rounds, cold := "1s", 3, "3x"
 	lookup := "^BenchmarkCompare(CacheLookup|OBOLookup)$"
 	p6 := []string{"COMPARE_P6_OUT=" + p6Out}
 	if quick {
-		bt, count, cold = "100ms", "1", "1x"
+		bt, rounds, cold = "100ms", 1, "1x"
 		lookup = "^BenchmarkCompare(CacheLookup|OBOLookup)$/^(tokens=(10|10000)|users=10)$"
 		p6 = append(p6, "COMPARE_P6_DURATION=3s")
 	}
 	bench := func(pattern, benchtime, count string) []string {
 		return []string{"-test.run", "^$", "-test.bench", pattern, "-test.benchmem", "-test.benchtime", benchtime, "-test.count", count, "-test.timeout", "30m"}
 	}
-	return []step{
-		{"P1 hot path", bench("^BenchmarkCompareHotPath$", bt, count), nil},
-		{"P2 cold start", bench("^BenchmarkCompareColdStart$", cold, "1"), nil},
-		{"P3 lookups among many tenants and users", bench(lookup, bt, "1"), nil},
-		{"P6 latency while tokens refresh", []string{"-test.run", "^TestMeasureRefreshLatency$", "-test.v", "-test.timeout", "30m"}, p6},
+	// P1 and P3 run in rounds, each contender once per round, rather than
+	// with -count (each contender's runs back to back): on a shared
+	// machine the load drifts, and a contender's median should come from
+	// the same stretches of time as the others'.
+	var out []step
+	for i := range rounds {
+		out = append(out, step{fmt.Sprintf("P1 hot path, round %d of %d", i+1, rounds), bench("^BenchmarkCompareHotPath$", bt, "1"), nil})
 	}
+	out = append(out, step{"P2 cold start", bench("^BenchmarkCompareColdStart$", cold, "1"), nil})
+	for i := range rounds {
+		out = append(out, step{fmt.Sprintf("P3 lookups among many tenants and users, round %d of %d", i+1, rounds), bench(lookup, bt, "1"), nil})
+	}
+	return append(out, step{"P6 latency while tokens refresh", []string{"-test.run", "^TestMeasureRefreshLatency$", "-test.v", "-test.timeout", "30m"}, p6})
 }
 
 func run(logger *slog.Logger, quick, renderOnly bool) error {

@@ -48,7 +48,9 @@ type P6Run struct {
 // P6Report is P6's whole output.
 type P6Report struct {
 	Config struct {
+		Rate           int   `json:"rate"`
 		Workers        int   `json:"workers"`
+		Warmup         int64 `json:"warmup_ns"`
 		Duration       int64 `json:"duration_ns"`
 		Bucket         int64 `json:"bucket_ns"`
 		TokenLifetime  int64 `json:"token_lifetime_ns"`
@@ -303,7 +305,7 @@ func Render(d Data) string {
 	}
 	p("The machine is shared with other work and loaded (see the load average): absolute figures are noisy, by ±20%% or more between runs. Compare within a table, where every row comes from the same run.")
 	if !m.Quick {
-		p(" Each P1 row is the median of three runs; the other benchmarks ran once (P2: three operations of 10,000 goroutines each).")
+		p(" Each P1 and P3 figure is the median of three rounds (every contender once per round, so all see the same stretches of load); P2 ran once (three operations of 10,000 goroutines each), P6 once.")
 	}
 	p("\n\n")
 
@@ -411,17 +413,24 @@ func Render(d Data) string {
 	// P6.
 	cfg := d.P6.Config
 	p("## P6: request latency while tokens refresh\n\n")
-	p("The authority (a loopback stub) takes %s to answer a token request and issues tokens living %s with `refresh_in` %s. Each contender gets its first token, then %d goroutines send GETs to a loopback HTTPS resource, one after another, for %s. Each request's latency is recorded, and whether a token request was in flight at the authority meanwhile (\"during refresh\"). bearer refreshes in the background past `refresh_in`; x/oauth2 ignores `refresh_in` and, 10 s before expiry, fetches under a lock every caller waits on; azcore's policy, past `RefreshOn` (and at most once in 30 s), lets the one caller that finds the token due fetch it while the others use the old one. azcore's credential here asks the authority on each call, as azidentity's do when their cache holds nothing fresh.\n\n",
-		ms(float64(cfg.AuthorityDelay)), time.Duration(cfg.TokenLifetime), time.Duration(cfg.RefreshIn), cfg.Workers, time.Duration(cfg.Duration))
+	p("The authority (a loopback stub) takes %s to answer a token request (Entra takes about that or more; 20 ms would be lost in this machine's noise) and issues tokens living %s with `refresh_in` %s. Each contender gets its first token, then GETs to a loopback HTTPS resource fall due at %s a second for %s (after %s of unmeasured warm-up), sent by a pool of %d goroutines: an open load, so callers blocked on a token pile up as they would in a server. Each request's latency runs from when it was due; it counts as \"during refresh\" if a token request was in flight at the authority at any moment between. The time axis starts after the warm-up; the first token was fetched just before it. bearer refreshes in the background past `refresh_in`; x/oauth2 ignores `refresh_in` and, 10 s before expiry, fetches under a lock every caller waits on; azcore's policy, past `RefreshOn` (and at most once in 30 s), lets the one caller that finds the token due fetch it while the others use the old one. azcore's credential here asks the authority on each call, as azidentity's do when their cache holds nothing fresh.\n\n",
+		ms(float64(cfg.AuthorityDelay)), time.Duration(cfg.TokenLifetime), time.Duration(cfg.RefreshIn), num(float64(cfg.Rate)), time.Duration(cfg.Duration), time.Duration(cfg.Warmup), cfg.Workers)
 	p("![P6 chart](compare/results/p6.svg)\n\n")
-	p("| contender | requests | token requests | p50 without | p99 without | requests during refresh | p50 during | p99 during | max during | p99 during ÷ without |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	p("| contender | requests | token requests | refresh seen at | p50 without | p99 without | requests during refresh | p50 during | p99 during | max during | p99 during ÷ without |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, run := range d.P6.Runs {
-		p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", run.Name, num(float64(run.All.N)), run.TokenRequests,
+		seen := "–"
+		for _, b := range run.Buckets {
+			if b.Refreshing > 0 {
+				seen = strconv.FormatFloat(float64(b.Start)/1e9, 'f', 2, 64) + " s"
+				break
+			}
+		}
+		p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", run.Name, num(float64(run.All.N)), run.TokenRequests, seen,
 			ms(float64(run.Outside.P50)), ms(float64(run.Outside.P99)), num(float64(run.During.N)),
 			ms(float64(run.During.P50)), ms(float64(run.During.P99)), ms(float64(run.During.Max)),
 			ratio(float64(run.During.P99), float64(run.Outside.P99), run.During.N > 0 && run.Outside.N > 0))
 	}
-	p("\nReading: the chart shows each %s bucket's p99. A contender that blocks its callers on a refresh shows a spike of about the authority's %s at that moment; one that refreshes in the background shows none. The requests \"during refresh\" are few (a refresh lasts about %s), so their p99 is close to their maximum.\n\n",
+	p("\nReading: the chart shows each %s bucket's p99. A contender that blocks its callers on a refresh shows a spike of up to the authority's %s in the bucket where it refreshes: every request due while the token is fetched waits for it. One that refreshes in the background shows none. A contender whose one caller fetches while the others go on shows that one request as its maximum. The requests \"during refresh\" are those of about %s, a few hundred, so their p99 is close to their maximum.\n\n",
 		time.Duration(cfg.Bucket), ms(float64(cfg.AuthorityDelay)), ms(float64(cfg.AuthorityDelay)))
 
 	p("## Notes\n\n")
