@@ -182,6 +182,19 @@ func TestChartsOnePolylinePerSeries(t *testing.T) {
 	}
 }
 
+// TestP6ChartMarksEachRefresh checks that the P6 chart marks the first
+// bucket where a contender's token request was in flight, and only that.
+func TestP6ChartMarksEachRefresh(t *testing.T) {
+	c := P6Chart(testData(t))
+	if len(c.Marks) != 1 || c.Marks[0].X != 0.25 || c.Marks[0].Series != 1 || c.Marks[0].Label != "oauth2 refreshes" {
+		t.Fatalf("marks %+v, want one for oauth2 at 0.25 s", c.Marks)
+	}
+	s := parseSVG(t, c.SVG())
+	if !strings.Contains(strings.Join(s.texts, "\n"), "oauth2 refreshes") {
+		t.Error("the mark's label is not drawn")
+	}
+}
+
 // TestChartEscapesAndSkipsNonPositive checks that names are escaped and a
 // log axis leaves out points it cannot place.
 func TestChartEscapesAndSkipsNonPositive(t *testing.T) {
@@ -231,7 +244,7 @@ func TestRenderTablesAndTargets(t *testing.T) {
 		"| P1 ClientSource ≤ 1 allocation above the floor | 9 − 8 = 1 | **holds** |",
 		"| P1 OnBehalfOfSource ≤ 1.5× the floor (no-op base) | 2,200 ns ÷ 1,100 ns = 2.00× | **missed** |",
 		"| P2 exactly 1 token request (10,000 goroutines, cold cache) | 1 | **holds** |",
-		"| MSAL Go AcquireTokenByCredential | 10,000 | 4735 ms | 6.85× |",
+		"| MSAL Go AcquireTokenByCredential | 10,000 | 4.73 s | 6.85× |",
 		"| P3 1M tenants within 2× of 10 (AcquireTokenForClient + Tenant) | 5,000 ns ÷ 2,000 ns = 2.50× | **missed** |",
 		"| P3 1M tenants within 2× of 10 (ClientSource, TokenRequest.TenantID) | – | not measured |",
 		"| 10,000 | 1,009,912 | 3,000 | – | 336.64× |",

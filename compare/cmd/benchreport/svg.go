@@ -29,12 +29,22 @@ type Chart struct {
 	// XFormat and YFormat print a tick's value (a default when nil).
 	XFormat, YFormat func(float64) string
 	Series           []Series
+	// Marks are vertical lines at moments worth pointing at, drawn in
+	// their series' colour.
+	Marks []Mark
+}
+
+// Mark is a vertical line at X, labelled, in the colour of Series[Series].
+type Mark struct {
+	X      float64
+	Series int
+	Label  string
 }
 
 const (
 	chartW, chartH = 760, 420
 	padL, padR     = 80, 180
-	padT, padB     = 40, 56
+	padT, padB     = 64, 56
 )
 
 // palette is the series' colours, in order (colour-blind safe).
@@ -173,6 +183,17 @@ func (c Chart) SVG() []byte {
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", padL, padT, padL, chartH-padB)
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", (padL+chartW-padR)/2, chartH-12, esc(c.XLabel))
 	fmt.Fprintf(&b, `<text x="18" y="%d" text-anchor="middle" transform="rotate(-90 18 %d)">%s</text>`+"\n", (padT+chartH-padB)/2, (padT+chartH-padB)/2, esc(c.YLabel))
+
+	// Marks, under the series.
+	for i, m := range c.Marks {
+		if c.LogX && m.X <= 0 {
+			continue
+		}
+		px := x.pos(m.X)
+		color := palette[m.Series%len(palette)]
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="1.5" stroke-dasharray="3 3"/>`+"\n", px, padT, px, chartH-padB, color)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="%s" font-size="11" text-anchor="middle">%s</text>`+"\n", px, padT-6-13*(i%2), color, esc(m.Label))
+	}
 
 	// Series and legend.
 	for i, s := range c.Series {
