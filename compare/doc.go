@@ -12,4 +12,5 @@
 //
 //	cd compare && go test -race .            # the claims
 //	cd compare && go test -bench . -benchmem # the figures
+//	cd compare && go run ./cmd/benchreport   # ../BENCHMARKS.md, in one run
 package compare

@@ -6,6 +6,7 @@ require (
 	github.com/Azure/azure-sdk-for-go/sdk/azcore v1.24.0
 	github.com/AzureAD/microsoft-authentication-library-for-go v1.10.1
 	github.com/bearerhttp/bearer v0.0.0
+	golang.org/x/oauth2 v0.38.0
 )
 
 require (

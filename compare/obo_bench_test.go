@@ -28,8 +28,39 @@ import (
 // the authority's cost the larger part of the run.
 type stubEntra struct {
 	client *http.Client
-	tokens atomic.Int64
+	tokens atomic.Int64 // token requests answered
+	// delay, when set before the first request, holds each token answer
+	// back that long: an authority slower than loopback.
+	delay time.Duration
+	// lifetime and refreshIn, when set before the first request, are the
+	// tokens' expires_in (default an hour) and refresh_in (none by
+	// default).
+	lifetime, refreshIn time.Duration
+	// inflight counts token requests started and finished, for callers
+	// that ask whether a token request was in flight (see flight).
+	started, finished atomic.Int64
 }
+
+// flight is the count of token requests started and finished at one
+// moment; compare two to learn whether one was in flight in between.
+type flight struct{ started, finished int64 }
+
+// now is the stub's token request counts at this moment.
+func (st *stubEntra) now() flight {
+	f := flight{finished: st.finished.Load()}
+	f.started = st.started.Load()
+	return f
+}
+
+// during reports whether a token request was in flight at some moment
+// between from and to (two readings of now): one was running at from, or
+// one started before to.
+func during(from, to flight) bool {
+	return from.started > from.finished || to.started > from.started
+}
+
+// stubConns is the most connections a client of the stub opens.
+const stubConns = 256
 
 func newStubEntra(tb testing.TB) *stubEntra {
 	tb.Helper()
@@ -43,6 +74,11 @@ func newStubEntra(tb testing.TB) *stubEntra {
 			return d.DialContext(ctx, "tcp", addr)
 		},
 		TLSClientConfig: &tls.Config{RootCAs: worldPool},
+		// Thousands of concurrent token requests (BenchmarkCompareColdStart)
+		// would otherwise open a connection each, two descriptors apiece
+		// in this one process.
+		MaxConnsPerHost:     stubConns,
+		MaxIdleConnsPerHost: stubConns,
 	}
 	tb.Cleanup(tr.CloseIdleConnections)
 	st.client = &http.Client{Transport: tr}
@@ -75,11 +111,30 @@ func (st *stubEntra) serve(w http.ResponseWriter, r *http.Request) {
 			"issuer":                 host + "/" + tenant + "/v2.0",
 		})
 	case strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token"):
+		st.started.Add(1)
+		defer st.finished.Add(1)
+		if st.delay > 0 {
+			time.Sleep(st.delay) // the authority's own time to answer, not synchronisation
+		}
 		n := st.tokens.Add(1)
-		enc.Encode(map[string]any{
-			"token_type": "Bearer", "access_token": fmt.Sprintf("at-%d", n), "refresh_token": fmt.Sprintf("rt-%d", n),
-			"expires_in": 3600, "ext_expires_in": 3600, "scope": strings.Join(oboScopes, " "),
-		})
+		life := int64(3600)
+		if st.lifetime > 0 {
+			life = int64(st.lifetime / time.Second)
+		}
+		resp := map[string]any{
+			"token_type": "Bearer", "access_token": fmt.Sprintf("at-%d", n),
+			"expires_in": life, "ext_expires_in": life,
+		}
+		if st.refreshIn > 0 {
+			resp["refresh_in"] = int64(st.refreshIn / time.Second)
+		}
+		if r.FormValue("grant_type") == "client_credentials" {
+			resp["scope"] = strings.Join(graphScopes, " ")
+		} else {
+			resp["refresh_token"] = fmt.Sprintf("rt-%d", n)
+			resp["scope"] = strings.Join(oboScopes, " ")
+		}
+		enc.Encode(resp)
 	default:
 		http.NotFound(w, r)
 	}
