@@ -397,6 +397,10 @@ type callConfig struct {
 	redirectURI  string // AcquireTokenInteractive's
 	timeout      time.Duration
 
+	// source is set for the calls of a bearer.TokenSource (callConfigOf),
+	// whose request scopes do not change: a cached token may share them.
+	source bool
+
 	// given records which options were given, so that a call can refuse
 	// the ones it does not use (see newCallConfigFor).
 	given callOptions

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bearerhttp/bearer"
-	"github.com/bearerhttp/bearer/cache"
 )
 
 // ClientSource returns a [bearer.TokenSource] of the application's own
@@ -76,19 +75,19 @@ func (c *Confidential) OnBehalfOfSource() bearer.TokenSource { return c.sourceOf
 type oboSource struct{ c *Confidential }
 
 func (s oboSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.Token, error) {
-	assertion, ok := UserAssertionFromContext(ctx)
-	if !ok {
+	ua := userAssertionOf(ctx)
+	if ua == nil {
 		return bearer.Token{}, fmt.Errorf("%w (use flow.ContextWithUserAssertion or Confidential.Middleware)", ErrNoUserAssertion)
 	}
 	if err := refuseStepUp(req, "an on-behalf-of token (the user must step up at the web API's client)"); err != nil {
 		return bearer.Token{}, err
 	}
 	if isInvalidTokenRecovery(req) {
-		return s.c.forced.do(ctx, s.c.app, forcedKey("obo", cache.AssertionHash(assertion), req), callConfigOf(req), func(cc callConfig) (Result, error) {
-			return s.c.onBehalfOf(ctx, assertion, req.Scopes, cc, false)
+		return s.c.forced.do(ctx, s.c.app, forcedKey("obo", ua.hashed(), req), callConfigOf(req), func(cc callConfig) (Result, error) {
+			return s.c.onBehalfOf(ctx, ua.token, ua.hashed(), req.Scopes, cc, false)
 		})
 	}
-	r, err := s.c.onBehalfOf(ctx, assertion, req.Scopes, callConfigOf(req), false)
+	r, err := s.c.onBehalfOf(ctx, ua.token, ua.hashed(), req.Scopes, callConfigOf(req), false)
 	if err != nil {
 		return bearer.Token{}, err
 	}
@@ -97,7 +96,7 @@ func (s oboSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.T
 
 // callConfigOf translates a source's request into call options.
 func callConfigOf(req bearer.TokenRequest) callConfig {
-	return callConfig{claims: req.Claims, tenant: req.TenantID, forceRefresh: req.ForceRefresh}
+	return callConfig{claims: req.Claims, tenant: req.TenantID, forceRefresh: req.ForceRefresh, source: true}
 }
 
 // refuseStepUp returns an error wrapping [ErrInteractionRequired] when req

@@ -1,0 +1,161 @@
+package flow
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bearerhttp/bearer"
+	"github.com/bearerhttp/bearer/authtest"
+	"github.com/bearerhttp/bearer/cache"
+)
+
+// TestClientSourceCachedToken checks the token ClientSource serves from
+// the cache: its Authorization value is "Bearer " and the access token,
+// its scopes the requested ones; serving it allocates nothing (a count
+// that is deterministic, so a regression fails here); and after a
+// refresh, both follow the new token.
+func TestClientSourceCachedToken(t *testing.T) {
+	srv, app := newDaemon(t)
+	src := app.ClientSource()
+	req := bearer.TokenRequest{Scopes: []string{graphDefault}}
+	first, err := src.Token(bg(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached, err := src.Token(bg(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cached.AccessToken != first.AccessToken || cached.Authorization != "Bearer "+first.AccessToken || !slices.Equal(cached.Scopes, req.Scopes) {
+		t.Fatalf("cached token: Authorization %q for token %q, scopes %q", cached.Authorization, first.AccessToken, cached.Scopes)
+	}
+	var tokErr error
+	if n := testing.AllocsPerRun(100, func() { _, tokErr = src.Token(bg(), req) }); n != 0 || tokErr != nil {
+		t.Errorf("a cached token costs %v allocations (%v), want 0", n, tokErr)
+	}
+
+	forced, err := app.AcquireTokenForClient(bg(), []string{graphDefault}, ForceRefresh())
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := src.Token(bg(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.AccessToken != forced.AccessToken || next.AccessToken == first.AccessToken || next.Authorization != "Bearer "+forced.AccessToken {
+		t.Errorf("after a refresh: Authorization %q for token %q (first %q)", next.Authorization, forced.AccessToken, first.AccessToken)
+	}
+	if n := srv.TokenRequests(); n != 2 {
+		t.Errorf("%d token requests, want 2", n)
+	}
+}
+
+// TestAcquireTokenForClientScopesAreItsOwn checks that a cached result of
+// AcquireTokenForClient does not share the caller's scopes slice (only a
+// source's, whose request scopes never change, may): changing the
+// caller's slice afterwards leaves the result alone.
+func TestAcquireTokenForClientScopesAreItsOwn(t *testing.T) {
+	_, app := newDaemon(t)
+	scopes := []string{graphDefault}
+	if _, err := app.AcquireTokenForClient(bg(), scopes); err != nil {
+		t.Fatal(err)
+	}
+	r, err := app.AcquireTokenForClient(bg(), scopes)
+	if err != nil || !r.FromCache {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	scopes[0] = "changed"
+	if !slices.Equal(r.Scopes, []string{graphDefault}) {
+		t.Errorf("result scopes %q changed with the caller's slice", r.Scopes)
+	}
+}
+
+func TestTargetIs(t *testing.T) {
+	tests := []struct {
+		target string
+		scopes []string
+		want   bool
+	}{
+		{"a", []string{"a"}, true},
+		{"a b", []string{"a", "b"}, true},
+		{"  a   b ", []string{"a", "b"}, true},
+		{"a b", []string{"b", "a"}, false},
+		{"a b", []string{"a"}, false},
+		{"a", []string{"a", "b"}, false},
+		{"ab", []string{"a"}, false},
+		{"a", []string{"ab"}, false},
+		{"A", []string{"a"}, false},
+		{"", nil, false},
+		{"a", nil, false},
+		{"", []string{""}, false},
+		{"a\tb", []string{"a\tb"}, false},
+		{"a\u00a0b", []string{"a\u00a0b"}, false},
+	}
+	for _, tc := range tests {
+		got := targetIs(tc.target, tc.scopes)
+		if got != tc.want {
+			t.Errorf("targetIs(%q, %q) = %v, want %v", tc.target, tc.scopes, got, tc.want)
+		}
+		// Whenever it says yes, strings.Fields agrees.
+		if got && !slices.Equal(strings.Fields(tc.target), tc.scopes) {
+			t.Errorf("targetIs(%q, %q): Fields gives %q", tc.target, tc.scopes, strings.Fields(tc.target))
+		}
+	}
+}
+
+// TestOnBehalfOfSourceCachedToken checks OnBehalfOfSource's cached path:
+// each user's context gets that user's token with its Authorization
+// value, the assertion's hash remembered in the context is
+// cache.AssertionHash of it, and a cached token allocates nothing.
+func TestOnBehalfOfSourceCachedToken(t *testing.T) {
+	m := newMiddleTier(t, authtest.Client{})
+	app := m.app(t)
+	src := app.OnBehalfOfSource()
+	req := bearer.TokenRequest{Scopes: downstreamRead}
+	alice := ContextWithUserAssertion(bg(), m.assertion(aliceName))
+	bob := ContextWithUserAssertion(bg(), m.assertion(bobName))
+	got := map[string]string{}
+	for _, user := range []struct {
+		name string
+		ctx  context.Context
+	}{{aliceName, alice}, {bobName, bob}, {aliceName, alice}, {bobName, bob}} {
+		tok, err := src.Token(user.ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims, err := m.srv.Verify(tok.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if claims["upn"] != user.name && claims["preferred_username"] != user.name && claims["sub"] != user.name {
+			t.Errorf("%s got a token for %v", user.name, claims)
+		}
+		prev, cached := got[user.name]
+		if cached && prev != tok.AccessToken {
+			t.Errorf("%s: a second token from the cache", user.name)
+		}
+		if cached && tok.Authorization != "Bearer "+tok.AccessToken {
+			t.Errorf("%s: the cached token's Authorization is not it (%d bytes for a %d-byte token)", user.name, len(tok.Authorization), len(tok.AccessToken))
+		}
+		got[user.name] = tok.AccessToken
+	}
+	if got[aliceName] == got[bobName] {
+		t.Error("both users got the same token")
+	}
+	if n := m.srv.TokenRequests(); n != 2 {
+		t.Errorf("%d token requests, want 2", n)
+	}
+	ua := userAssertionOf(alice)
+	if ua == nil || ua.hashed() != cache.AssertionHash(ua.token) {
+		t.Errorf("remembered hash %v", ua)
+	}
+	var tokErr error
+	if n := testing.AllocsPerRun(100, func() { _, tokErr = src.Token(alice, req) }); n != 0 || tokErr != nil {
+		t.Errorf("a cached on-behalf-of token costs %v allocations (%v), want 0", n, tokErr)
+	}
+	if _, ok := UserAssertionFromContext(ContextWithUserAssertion(bg(), "")); ok {
+		t.Error("an empty assertion reported as carried")
+	}
+}
