@@ -159,3 +159,40 @@ func TestOnBehalfOfSourceCachedToken(t *testing.T) {
 		t.Error("an empty assertion reported as carried")
 	}
 }
+
+// TestCallConfigKeepsNoValues checks that a call's options never reach a
+// later call (their configs are built in pooled memory) and that
+// building one allocates nothing.
+func TestCallConfigKeepsNoValues(t *testing.T) {
+	first, err := newCallConfig(Tenant("fabrikam.com"), Claims(`{"access_token":{}}`), ForceRefresh(), LoginHint("a@b"))
+	if err != nil || first.tenant != "fabrikam.com" || first.claims == "" || !first.forceRefresh || first.loginHint != "a@b" {
+		t.Fatalf("%+v, %v", first, err)
+	}
+	for _, opts := range [][]CallOption{nil, {ForceRefresh()}, {nil}} {
+		c, err := newCallConfig(opts...)
+		if err != nil || c.tenant != "" || c.claims != "" || c.loginHint != "" || c.given&^optForceRefresh != 0 {
+			t.Errorf("%d options: %+v, %v: an earlier call's values", len(opts), c, err)
+		}
+	}
+	opts := []CallOption{Tenant("fabrikam.com")}
+	if n := testing.AllocsPerRun(100, func() { _, err = newCallConfig(opts...) }); n != 0 || err != nil {
+		t.Errorf("newCallConfig allocates %v times (%v)", n, err)
+	}
+}
+
+// TestAcquireTokenForClientTenantCachedAllocations pins what a cached
+// token of another tenant costs in allocations: the tenant's authority
+// path and the result's scopes, nothing per option.
+func TestAcquireTokenForClientTenantCachedAllocations(t *testing.T) {
+	_, app := newDaemon(t)
+	scopes := []string{graphDefault}
+	opts := []CallOption{Tenant("fabrikam.com")}
+	if _, err := app.AcquireTokenForClient(bg(), scopes, opts...); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	var r Result
+	if n := testing.AllocsPerRun(100, func() { r, err = app.AcquireTokenForClient(bg(), scopes, opts...) }); n > 2 || err != nil || !r.FromCache {
+		t.Errorf("a cached token of another tenant costs %v allocations (%v, from cache %v), want at most 2", n, err, r.FromCache)
+	}
+}
