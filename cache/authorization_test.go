@@ -59,3 +59,47 @@ func TestAccessToken_authorization(t *testing.T) {
 		})
 	}
 }
+
+// TestGeneration checks that the generation changes with every way an
+// access token enters or leaves the cache, and only then: a caller that
+// keeps a token while the generation stays serves what the cache holds.
+func TestGeneration(t *testing.T) {
+	ctx := context.Background()
+	graph := []string{"https://graph.microsoft.com/.default"}
+	q := AccessTokenQuery{Environment: "login.microsoftonline.com", Realm: "tenant", ClientID: "app", Scopes: graph}
+	tests := []struct {
+		name   string
+		change func(t *testing.T, c *Cache)
+		want   bool // the generation changes
+	}{
+		{"lookup", func(t *testing.T, c *Cache) { c.AccessToken(ctx, q, t0) }, false},
+		{"lookup_miss", func(t *testing.T, c *Cache) {
+			c.AccessToken(ctx, AccessTokenQuery{Realm: "other", ClientID: "app", Scopes: graph}, t0)
+		}, false},
+		{"store_new", func(t *testing.T, c *Cache) { mustStore(t, c, appResponse("app", "other", "s", graph...), t0) }, true},
+		{"store_replacing", func(t *testing.T, c *Cache) { mustStore(t, c, appResponse("app", "tenant", "secret-2", graph...), t0) }, true},
+		{"remove_app_tokens", func(t *testing.T, c *Cache) {
+			if err := c.RemoveAppTokens(ctx, "app", ""); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"expired_dropped_by_lookup", func(t *testing.T, c *Cache) { c.AccessToken(ctx, q, t0.Add(2*time.Hour)) }, true},
+		{"sweep", func(t *testing.T, c *Cache) { c.Sweep(t0.Add(2 * time.Hour)) }, true},
+		{"unmarshal", func(t *testing.T, c *Cache) {
+			if err := c.UnmarshalMSAL([]byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New()
+			mustStore(t, c, appResponse("app", "tenant", "secret-1", graph...), t0)
+			before := c.Generation()
+			tc.change(t, c)
+			if changed := c.Generation() != before; changed != tc.want {
+				t.Errorf("generation changed %v, want %v", changed, tc.want)
+			}
+		})
+	}
+}

@@ -297,6 +297,7 @@ func (s *shard) touch(p *partition) {
 
 // removePartition drops p and everything in it.
 func (c *Cache) removePartition(s *shard, p *partition) {
+	c.gen.Add(1) // (access tokens leave here, through removeAT, or with a reset)
 	for b := p.buckets; b != nil; b = b.pnext {
 		for e := b.head; e != nil; e = e.next {
 			s.heapRemove(e)
@@ -503,6 +504,7 @@ func (c *Cache) insertAT(s *shard, p *partition, key string, t AccessToken) *atE
 	b.head = e
 	s.heapPush(e)
 	c.count(p, atSize(e))
+	c.gen.Add(1)
 	return e
 }
 
@@ -522,6 +524,7 @@ func (c *Cache) removeAT(s *shard, e *atEntry) {
 	}
 	e.next = nil
 	s.heapRemove(e)
+	c.gen.Add(1)
 	p := b.part
 	c.count(p, -atSize(e))
 	if b.head == nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bearerhttp/bearer"
 	"github.com/bearerhttp/bearer/authtest"
@@ -194,5 +195,98 @@ func TestAcquireTokenForClientTenantCachedAllocations(t *testing.T) {
 	var r Result
 	if n := testing.AllocsPerRun(100, func() { r, err = app.AcquireTokenForClient(bg(), scopes, opts...) }); n > 2 || err != nil || !r.FromCache {
 		t.Errorf("a cached token of another tenant costs %v allocations (%v, from cache %v), want at most 2", n, err, r.FromCache)
+	}
+}
+
+// TestClientSourceServesAgainOnlyWhatTheCacheHolds checks that a token
+// ClientSource serves again without a cache lookup is always the one the
+// cache would serve: a new token after a forced refresh, after the
+// application's tokens are removed, after the cache's contents are
+// replaced, and once the token nears its expiry; each set of scopes and
+// tenant gets its own.
+func TestClientSourceServesAgainOnlyWhatTheCacheHolds(t *testing.T) {
+	srv, app := newDaemon(t)
+	srv.AddAPI(authtest.API{Audience: "https://vault.azure.net", Scopes: []string{"read"}})
+	src := app.ClientSource()
+	graph := bearer.TokenRequest{Scopes: []string{graphDefault}}
+	vault := bearer.TokenRequest{Scopes: []string{"https://vault.azure.net/.default"}}
+	fabrikam := bearer.TokenRequest{Scopes: []string{graphDefault}, TenantID: "fabrikam.com"}
+	cached := func(req bearer.TokenRequest) string {
+		t.Helper()
+		r, err := app.AcquireTokenForClient(bg(), req.Scopes, Tenant(req.TenantID))
+		if err != nil || !r.FromCache {
+			t.Fatalf("cache: %v, from cache %v", err, r.FromCache)
+		}
+		return r.AccessToken
+	}
+	token := func(req bearer.TokenRequest) string {
+		t.Helper()
+		tok, err := src.Token(bg(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.AccessToken
+	}
+	// check serves req twice (the second time without a lookup) and
+	// compares with what the cache holds.
+	check := func(step string, req bearer.TokenRequest) string {
+		t.Helper()
+		first, again := token(req), token(req)
+		if c := cached(req); first != c || again != c {
+			t.Errorf("%s: served %.12s… then %.12s…, the cache holds %.12s…", step, first, again, c)
+		}
+		return first
+	}
+
+	t1 := check("first", graph)
+	v1 := check("another resource", vault)
+	f1 := check("another tenant", fabrikam)
+	for i := range 3 { // alternating keys: each still gets its own token
+		if token(graph) != t1 || token(vault) != v1 || token(fabrikam) != f1 {
+			t.Fatalf("round %d: a key got another key's token", i)
+		}
+	}
+	if n := srv.TokenRequests(); n != 3 {
+		t.Fatalf("%d token requests, want 3", n)
+	}
+
+	forced, err := app.AcquireTokenForClient(bg(), graph.Scopes, ForceRefresh())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if t2 := check("after a forced refresh", graph); t2 != forced.AccessToken || t2 == t1 {
+		t.Errorf("after a forced refresh: the old token")
+	}
+
+	if err := app.RemoveTokensForClient(bg()); err != nil {
+		t.Fatal(err)
+	}
+	before := srv.TokenRequests()
+	t3, err := src.Token(bg(), graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if t3.AccessToken == forced.AccessToken || srv.TokenRequests() != before+1 {
+		t.Errorf("after RemoveTokensForClient: a removed token served (%d token requests)", srv.TokenRequests()-before)
+	}
+	check("after the removal", graph)
+
+	if err := app.cache.UnmarshalMSAL([]byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	before = srv.TokenRequests()
+	if t4 := token(graph); t4 == t3.AccessToken || srv.TokenRequests() != before+1 {
+		t.Errorf("after the cache's contents were replaced: a token no longer cached served")
+	}
+	t4 := check("after the replacement", graph)
+
+	tok, err := src.Token(bg(), graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetNow(tok.ExpiresOn.Add(-4 * time.Minute)) // within the cache's margin
+	before = srv.TokenRequests()
+	if t5 := token(graph); t5 == t4 || srv.TokenRequests() != before+1 {
+		t.Errorf("near expiry: the old token served (%d token requests)", srv.TokenRequests()-before)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bearerhttp/bearer"
@@ -33,11 +35,61 @@ import (
 // thus costs one token request every 30 seconds, not one per HTTP
 // request. A ForceRefresh without a Challenge (a caller's own, as the
 // [ForceRefresh] call option is) always asks the authority.
-func (c *Confidential) ClientSource() bearer.TokenSource { return c.sourceOf(clientSource{c}) }
+func (c *Confidential) ClientSource() bearer.TokenSource {
+	return c.sourceOf(&clientSource{c: c})
+}
 
-type clientSource struct{ c *Confidential }
+type clientSource struct {
+	c    *Confidential
+	last atomic.Pointer[servedToken] // the token last served from the cache
+}
 
-func (s clientSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.Token, error) {
+// servedToken is a token a source found in the application's cache, and
+// what it may be served again for without looking in the cache: the
+// same scopes and tenant, while the cache's generation is the one read
+// before the lookup (so the token is still the one cached) and before
+// until.
+type servedToken struct {
+	scopes []string // the request's scopes, a copy
+	tenant string
+	gen    uint64
+	until  time.Time // the earlier of RefreshOn and ExpiresOn less the cache's largest margin
+	tok    bearer.Token
+}
+
+// serves reports whether t may answer req at now for a cache of
+// generation gen.
+func (t *servedToken) serves(req bearer.TokenRequest, gen uint64, now time.Time) bool {
+	return t.gen == gen && t.tenant == req.TenantID && slices.Equal(t.scopes, req.Scopes) && now.Before(t.until)
+}
+
+// servedUntil is when a cached token tok stops being served as it is:
+// its RefreshOn (a refresh is then started by the cache's path), or 5
+// minutes (the cache's largest margin, see cache.AccessToken.Usable)
+// before it expires. Zero for a token with no expiry, which the cache
+// does not serve.
+func servedUntil(tok bearer.Token) time.Time {
+	if tok.ExpiresOn.IsZero() {
+		return time.Time{}
+	}
+	until := tok.ExpiresOn.Add(-5 * time.Minute)
+	if !tok.RefreshOn.IsZero() && tok.RefreshOn.Before(until) {
+		until = tok.RefreshOn
+	}
+	return until
+}
+
+func (s *clientSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.Token, error) {
+	// A plain request the last cached token answers is served without a
+	// cache lookup, unless the call must be traced or logged.
+	plain := req.Claims == "" && !req.ForceRefresh && req.Challenge == nil && s.c.cfg.trace == nil && !s.c.log.enabled(ctx)
+	var gen uint64
+	if plain {
+		gen = s.c.cache.Generation() // before the lookup: a later change is seen
+		if t := s.last.Load(); t != nil && t.serves(req, gen, s.c.cfg.clock()) {
+			return t.tok, nil
+		}
+	}
 	if err := refuseStepUp(req, "an application's own token (client credentials)"); err != nil {
 		return bearer.Token{}, err
 	}
@@ -50,7 +102,39 @@ func (s clientSource) Token(ctx context.Context, req bearer.TokenRequest) (beare
 	if err != nil {
 		return bearer.Token{}, err
 	}
+	if plain && r.FromCache {
+		s.remember(req, gen, r.Token)
+	}
 	return r.Token, nil
+}
+
+// remember keeps tok, found in the cache of generation gen for req, as
+// the token to serve again, unless the one kept still serves (another
+// set of scopes or tenant: requests alternating between two do not
+// replace it on every call).
+func (s *clientSource) remember(req bearer.TokenRequest, gen uint64, tok bearer.Token) {
+	now := s.c.cfg.clock()
+	old := s.last.Load()
+	if old != nil && old.gen == gen && now.Before(old.until) {
+		return
+	}
+	until := servedUntil(tok)
+	if !now.Before(until) {
+		return
+	}
+	t := &servedToken{tenant: req.TenantID, gen: gen, until: until, tok: tok}
+	if old != nil && slices.Equal(old.scopes, req.Scopes) {
+		t.scopes = old.scopes
+	} else {
+		t.scopes = slices.Clip(slices.Clone(req.Scopes))
+	}
+	// The token's scopes are its own: a request's slice is its caller's.
+	if slices.Equal(tok.Scopes, t.scopes) {
+		t.tok.Scopes = t.scopes
+	} else {
+		t.tok.Scopes = slices.Clip(slices.Clone(tok.Scopes))
+	}
+	s.last.CompareAndSwap(old, t)
 }
 
 // OnBehalfOfSource returns a [bearer.TokenSource] of tokens for the users
