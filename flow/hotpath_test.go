@@ -290,3 +290,50 @@ func TestClientSourceServesAgainOnlyWhatTheCacheHolds(t *testing.T) {
 		t.Errorf("near expiry: the old token served (%d token requests)", srv.TokenRequests()-before)
 	}
 }
+
+// TestOnBehalfOfSourceServesAgainOnlyWhatTheCacheHolds checks the token a
+// user's context keeps for OnBehalfOfSource: served again to that
+// context only while the cache holds it (a forced refresh replaces it),
+// never to another user's context, nor by another application's source.
+func TestOnBehalfOfSourceServesAgainOnlyWhatTheCacheHolds(t *testing.T) {
+	m := newMiddleTier(t, authtest.Client{})
+	app := m.app(t)
+	other := m.app(t) // another application (its own cache) with the same identity
+	src, otherSrc := app.OnBehalfOfSource(), other.OnBehalfOfSource()
+	req := bearer.TokenRequest{Scopes: downstreamRead}
+	aliceAssertion := m.assertion(aliceName)
+	alice := ContextWithUserAssertion(bg(), aliceAssertion)
+	bob := ContextWithUserAssertion(bg(), m.assertion(bobName))
+	token := func(src bearer.TokenSource, ctx context.Context) string {
+		t.Helper()
+		tok, err := src.Token(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.AccessToken
+	}
+	a1 := token(src, alice)
+	for range 3 { // kept from the second cached answer on
+		if token(src, alice) != a1 {
+			t.Fatal("alice: another token from the cache")
+		}
+	}
+	if b1 := token(src, bob); b1 == a1 {
+		t.Error("bob got alice's token")
+	}
+	if n := m.srv.TokenRequests(); n != 2 {
+		t.Fatalf("%d token requests, want 2", n)
+	}
+	// Another application's source, with alice's context: its own token
+	// (its own cache), not the one alice's context keeps.
+	if o1 := token(otherSrc, alice); o1 == a1 || m.srv.TokenRequests() != 3 {
+		t.Errorf("another application's source: alice's kept token, or no token request of its own")
+	}
+	forced, err := app.AcquireTokenOnBehalfOf(bg(), aliceAssertion, req.Scopes, ForceRefresh())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a2 := token(src, alice); a2 != forced.AccessToken || a2 == a1 {
+		t.Errorf("after a forced refresh: the old token kept")
+	}
+}

@@ -48,6 +48,10 @@ func ContextWithUserAssertion(ctx context.Context, token string) context.Context
 type userAssertion struct {
 	token string
 	hash  atomic.Pointer[string]
+	// served keeps the token OnBehalfOfSource last served for this
+	// context from the cache, once hits (its cached answers) passes one.
+	served servedSlot
+	hits   atomic.Int32
 }
 
 // hashed returns cache.AssertionHash(a.token), computed on first use.
