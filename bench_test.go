@@ -111,7 +111,7 @@ func BenchmarkClone(b *testing.B) {
 		b.Run(bc.name+"/cloneUnauthorized", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				reqSink = cloneUnauthorized(bc.req)
+				reqSink, _ = cloneUnauthorized(bc.req)
 			}
 		})
 	}

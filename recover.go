@@ -94,7 +94,7 @@ func (t *Transport) recover(req *http.Request, resp *http.Response, ra RequestAu
 		drain(resp)
 		r := req.Clone(ctx)
 		r.Body = body
-		if err := authorize(r, ra, tok, nonce); err != nil {
+		if err := authorize(r, ra, tok, nonce, nil); err != nil {
 			closeReader(body)
 			if treq != nil {
 				return nil, h.failed(ctx, &ChallengeError{StatusCode: resp.StatusCode, Header: resp.Header, Challenge: ch, Err: err})

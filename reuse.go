@@ -462,6 +462,7 @@ func (s *reuseSource) run(ctx context.Context, e *reuseEntry, f *fetch) {
 	cur := e.state.Load()
 	switch {
 	case err == nil:
+		tok = tok.withAuthorization() // built once, for every request it serves
 		if next := s.newCached(tok, now, f.seq); next != nil && (cur == nil || cur.seq < f.seq) {
 			e.state.Store(next)
 		}

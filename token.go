@@ -26,14 +26,57 @@ type Token struct {
 	RefreshOn time.Time
 	// Scopes are the scopes the token was granted for, when known.
 	Scopes []string
+	// Authorization, when not empty, is the value of the Authorization
+	// header for the token, "Bearer " followed by AccessToken, built once
+	// by a source that serves one token to many requests (a caching
+	// source), so that [Transport] need not build it for every request.
+	// Transport uses it only when it is exactly that value; otherwise it
+	// builds the value itself. It is a secret, as AccessToken is.
+	Authorization string
 }
 
-// plainToken has Token's fields and none of its methods, for formatting.
-type plainToken Token
+// bearerPrefix is what the Authorization header of a bearer token starts
+// with.
+const bearerPrefix = "Bearer "
 
-// redacted returns t with its access token replaced by "REDACTED".
+// withAuthorization returns t with Authorization built, when t is a
+// bearer token (see [Token.Authorization]).
+func (t Token) withAuthorization() Token {
+	if t.AccessToken != "" && (t.TokenType == "" || asciiEqualFold(t.TokenType, "Bearer")) {
+		// AccessToken shares the value's bytes: one copy of the secret,
+		// and authorizationValue compares the two at no cost.
+		v := bearerPrefix + t.AccessToken
+		t.Authorization, t.AccessToken = v, v[len(bearerPrefix):]
+	}
+	return t
+}
+
+// authorizationValue returns the Authorization header value of t: its
+// Authorization when that is "Bearer " followed by AccessToken (a
+// comparison that costs nothing more when the two share their bytes, as
+// they do from the caches of this module), else built now.
+func (t *Token) authorizationValue() string {
+	if v := t.Authorization; len(v) == len(bearerPrefix)+len(t.AccessToken) &&
+		v[:len(bearerPrefix)] == bearerPrefix && v[len(bearerPrefix):] == t.AccessToken {
+		return v
+	}
+	return bearerPrefix + t.AccessToken
+}
+
+// plainToken is how a Token prints: its fields but Authorization (which
+// only repeats AccessToken), and none of its methods.
+type plainToken struct {
+	AccessToken string
+	TokenType   string
+	ExpiresOn   time.Time
+	RefreshOn   time.Time
+	Scopes      []string
+}
+
+// redacted returns t's printed form with its access token replaced by
+// "REDACTED".
 func (t Token) redacted() plainToken {
-	p := plainToken(t)
+	p := plainToken{AccessToken: t.AccessToken, TokenType: t.TokenType, ExpiresOn: t.ExpiresOn, RefreshOn: t.RefreshOn, Scopes: t.Scopes}
 	if p.AccessToken != "" {
 		p.AccessToken = "REDACTED"
 	}

@@ -12,7 +12,10 @@ import (
 
 func TestTokenFormattingRedacts(t *testing.T) {
 	const secret = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2ln"
-	tok := Token{AccessToken: secret, TokenType: "Bearer", ExpiresOn: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), Scopes: []string{"User.Read"}}
+	tok := Token{AccessToken: secret, TokenType: "Bearer", ExpiresOn: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), Scopes: []string{"User.Read"}}.withAuthorization()
+	if tok.Authorization != "Bearer "+secret {
+		t.Fatalf("Authorization %q", tok.Authorization)
+	}
 	outs := map[string]string{}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10v", "%-v"} {
 		outs[verb] = fmt.Sprintf(verb, tok)

@@ -237,7 +237,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.withheldFrom(ctx, req.URL.Scheme, req.URL.Host, WithheldHostNotAllowed)
 		return t.base().RoundTrip(req)
 	}
-	r2 := cloneUnauthorized(req)
+	r2, slot := cloneUnauthorized(req)
 	if r2 == nil {
 		// The caller's own Authorization under another spelling.
 		return t.base().RoundTrip(req)
@@ -266,7 +266,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, fmt.Errorf("bearer: getting a token for %s: %w", clip(req.URL.Host), err)
 	}
-	if err := authorize(r2, cfg.authorizer, tok, ""); err != nil {
+	if err := authorize(r2, cfg.authorizer, tok, "", slot); err != nil {
 		closeBody(req)
 		return nil, err
 	}
@@ -423,22 +423,27 @@ func hasAuthorization(h http.Header) bool {
 // The header is copied here, as [http.Header.Clone] does (a first walk
 // counts the values, a second copies them), and the first walk looks at
 // the keys too: requests without the header pay no walk of their own.
-func cloneUnauthorized(req *http.Request) *http.Request {
+// The values' shared backing array has one more slot, returned as slot
+// (length and capacity 1, shared with nothing else): the Authorization
+// value goes there, at no allocation of its own.
+func cloneUnauthorized(req *http.Request) (r2 *http.Request, slot []string) {
 	h := req.Header
 	nv := 0
 	for k, vv := range h {
 		nv += len(vv)
 		if len(k) == len("Authorization") && asciiEqualFold(k, "Authorization") {
-			return nil
+			return nil, nil
 		}
 	}
 	shallow := *req
 	shallow.Header = nil
-	r2 := shallow.Clone(req.Context()) // everything but the header
+	r2 = shallow.Clone(req.Context()) // everything but the header
 	if h == nil {
-		return r2
+		return r2, nil
 	}
-	sv := make([]string, nv)          // shared backing array for the values
+	sv := make([]string, nv+1) // shared backing array for the values
+	slot = sv[nv : nv+1 : nv+1]
+	sv = sv[:nv]
 	h2 := make(http.Header, len(h)+1) // room for the Authorization header
 	for k, vv := range h {
 		if vv == nil {
@@ -450,11 +455,12 @@ func cloneUnauthorized(req *http.Request) *http.Request {
 		sv = sv[n:]
 	}
 	r2.Header = h2
-	return r2
+	return r2, slot
 }
 
-// authorize puts tok on req (the transport's own clone).
-func authorize(req *http.Request, ra RequestAuthorizer, tok Token, nonce string) error {
+// authorize puts tok on req (the transport's own clone). slot, when not
+// nil, is where the Authorization value goes (see cloneUnauthorized).
+func authorize(req *http.Request, ra RequestAuthorizer, tok Token, nonce string, slot []string) error {
 	if ra != nil {
 		if err := ra.AuthorizeRequest(req, tok, nonce); err != nil {
 			return fmt.Errorf("bearer: authorizing the request: %w", err)
@@ -470,7 +476,11 @@ func authorize(req *http.Request, ra RequestAuthorizer, tok Token, nonce string)
 	if req.Header == nil {
 		req.Header = make(http.Header, 1)
 	}
-	req.Header["Authorization"] = []string{"Bearer " + tok.AccessToken}
+	if slot == nil {
+		slot = make([]string, 1)
+	}
+	slot[0] = tok.authorizationValue()
+	req.Header["Authorization"] = slot[:1:1]
 	return nil
 }
 

@@ -154,10 +154,23 @@ func TestCloneUnauthorized(t *testing.T) {
 	req.Header["X-Nil"] = nil
 	req.TransferEncoding = []string{"chunked"}
 	want := req.Clone(ctx)
-	got := cloneUnauthorized(req)
+	got, slot := cloneUnauthorized(req)
 	if got == nil {
 		t.Fatal("nil clone of a request without Authorization")
 	}
+	// The Authorization slot is the clone's own, and appending to any
+	// other value cannot write into it.
+	if len(slot) != 1 || cap(slot) != 1 || slot[0] != "" {
+		t.Fatalf("slot %q (cap %d), want one empty string", slot, cap(slot))
+	}
+	slot[0] = "Bearer slot"
+	for k, vv := range got.Header {
+		got.Header[k] = append(vv, "appended")
+	}
+	if slot[0] != "Bearer slot" || req.Header.Get("Authorization") != "" {
+		t.Fatalf("appending to the clone's header values wrote %q into the slot", slot[0])
+	}
+	got, _ = cloneUnauthorized(req)
 	if !reflect.DeepEqual(got.Header, want.Header) || got.Header["X-Nil"] != nil {
 		t.Errorf("header %#v, want %#v", got.Header, want.Header)
 	}
@@ -176,13 +189,13 @@ func TestCloneUnauthorized(t *testing.T) {
 	for _, name := range []string{"AUTHORIZATION", "AuthoriZation", "aUTHORIZATION"} {
 		r := req.Clone(ctx)
 		r.Header[name] = []string{"Basic x"}
-		if c := cloneUnauthorized(r); c != nil {
+		if c, _ := cloneUnauthorized(r); c != nil {
 			t.Errorf("%s: got a clone, want nil (the caller's own Authorization)", name)
 		}
 	}
 	empty, _ := http.NewRequest("GET", "https://graph.microsoft.com/", nil)
 	empty.Header = nil
-	if c := cloneUnauthorized(empty); c == nil || c.Header != nil {
+	if c, slot := cloneUnauthorized(empty); c == nil || c.Header != nil || slot != nil {
 		t.Errorf("a request with no header map: %+v", c)
 	}
 }

@@ -42,6 +42,7 @@ type Cache struct {
 	entries atomic.Int64
 	bytes   atomic.Int64
 	nparts  atomic.Int64
+	gen     atomic.Uint64 // see Generation
 
 	loads   singleflight.Group
 	traffic []storeTraffic // by shard, guarded by the shard's lock
@@ -171,3 +172,13 @@ func normTokenType(t string) string {
 	}
 	return strings.ToLower(t)
 }
+
+// Generation returns a number that changes whenever an access token is
+// added to the cache or leaves it (replaced, expired, evicted, removed,
+// or the whole contents replaced). Cached access tokens never change in
+// place: when two calls return the same number, every access token
+// [Cache.AccessToken] returned between them is still cached, as it was.
+// A caller may thus keep a token it looked up, with the generation read
+// before the lookup, and serve it again without a lookup while the
+// generation stays the same (and the token is still usable).
+func (c *Cache) Generation() uint64 { return c.gen.Load() }

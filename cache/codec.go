@@ -85,6 +85,7 @@ func (c *Cache) UnmarshalMSAL(data []byte) error {
 	for i := range c.shards {
 		c.shards[i].init()
 	}
+	c.gen.Add(1)
 	c.entries.Store(0)
 	c.bytes.Store(0)
 	c.nparts.Store(0)

@@ -88,7 +88,17 @@ type AccessToken struct {
 	// Extra holds the entry's fields this package does not interpret,
 	// verbatim, so they survive a round trip through the cache.
 	Extra map[string]json.RawMessage
+	// Authorization is, for a bearer token returned by [Cache.AccessToken],
+	// the value of an HTTP Authorization header that presents it:
+	// "Bearer " followed by Secret, whose bytes it shares. It is built
+	// once, when the token is cached, so a hit allocates nothing for it.
+	// Empty for other token types. It is not written anywhere: the cache
+	// ignores it on the way in and builds its own. It is a secret.
+	Authorization string
 }
+
+// bearerPrefix starts the Authorization header value of a bearer token.
+const bearerPrefix = "Bearer "
 
 // Scopes returns the token's scopes: [AccessToken.Target] split at spaces.
 func (t AccessToken) Scopes() []string { return strings.Fields(t.Target) }

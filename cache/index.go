@@ -120,8 +120,15 @@ type atEntry struct {
 	refreshOn int64
 	extExpOn  int64
 	heapIdx   int32
-	rare      *atRare
+	// secretAt is where the token starts in secret: len("Bearer ") for a
+	// bearer token, whose secret holds its Authorization header value
+	// (see AccessToken.Authorization), else 0.
+	secretAt uint8
+	rare     *atRare
 }
+
+// token is the access token itself.
+func (e *atEntry) token() string { return e.secret[e.secretAt:] }
 
 // atRare holds what an access token has that its bucket does not imply:
 // set for entries read from JSON (their key), with another environment
@@ -290,6 +297,7 @@ func (s *shard) touch(p *partition) {
 
 // removePartition drops p and everything in it.
 func (c *Cache) removePartition(s *shard, p *partition) {
+	c.gen.Add(1) // (access tokens leave here, through removeAT, or with a reset)
 	for b := p.buckets; b != nil; b = b.pnext {
 		for e := b.head; e != nil; e = e.next {
 			s.heapRemove(e)
@@ -449,11 +457,17 @@ func newATEntry(b *bucket, key string, t AccessToken) *atEntry {
 		e = &blk.e
 		target = blk.inline(target)
 	}
+	secret, secretAt := t.Secret, uint8(0)
+	if b.tokenType == "bearer" && secret != "" {
+		// Built once, here: every hit hands it out as it is.
+		secret, secretAt = bearerPrefix+secret, uint8(len(bearerPrefix))
+	}
 	*e = atEntry{
 		expiresOn: unixOf(t.ExpiresOn),
 		cachedAt:  unixOf(t.CachedAt),
 		target:    target,
-		secret:    t.Secret,
+		secret:    secret,
+		secretAt:  secretAt,
 		b:         b,
 		home:      t.HomeAccountID,
 		refreshOn: unixOf(t.RefreshOn),
@@ -490,6 +504,7 @@ func (c *Cache) insertAT(s *shard, p *partition, key string, t AccessToken) *atE
 	b.head = e
 	s.heapPush(e)
 	c.count(p, atSize(e))
+	c.gen.Add(1)
 	return e
 }
 
@@ -509,6 +524,7 @@ func (c *Cache) removeAT(s *shard, e *atEntry) {
 	}
 	e.next = nil
 	s.heapRemove(e)
+	c.gen.Add(1)
 	p := b.part
 	c.count(p, -atSize(e))
 	if b.head == nil {
@@ -546,13 +562,16 @@ func (e *atEntry) export() AccessToken {
 		ClientID:          b.client,
 		CredentialType:    CredentialTypeAccessToken,
 		Target:            e.target,
-		Secret:            e.secret,
+		Secret:            e.token(),
 		CachedAt:          unixTime(e.cachedAt),
 		ExpiresOn:         unixTime(e.expiresOn),
 		ExtendedExpiresOn: unixTime(e.extExpOn),
 		RefreshOn:         unixTime(e.refreshOn),
 		TokenType:         displayTokenType(b.tokenType),
 		KeyID:             b.keyID,
+	}
+	if e.secretAt > 0 {
+		t.Authorization = e.secret
 	}
 	if b.part.id.kind == kindOBO {
 		t.UserAssertionHash = b.part.id.a

@@ -84,12 +84,62 @@ func (a authority) caseInsensitiveScopes() bool { return a.kind != kindOIDC }
 // tokenFromCache is a cached access token as a bearer.Token.
 func tokenFromCache(at cache.AccessToken) bearer.Token {
 	return bearer.Token{
-		AccessToken: at.Secret,
-		TokenType:   or(at.TokenType, "Bearer"),
-		ExpiresOn:   at.ExpiresOn,
-		RefreshOn:   at.RefreshOn,
-		Scopes:      at.Scopes(),
+		AccessToken:   at.Secret,
+		TokenType:     or(at.TokenType, "Bearer"),
+		ExpiresOn:     at.ExpiresOn,
+		RefreshOn:     at.RefreshOn,
+		Scopes:        at.Scopes(),
+		Authorization: at.Authorization, // built once, when it was cached
 	}
+}
+
+// sourceTokenFromCache is tokenFromCache for a bearer.TokenSource asked
+// for requested: when the token's scopes are requested exactly (the same
+// strings in the same order, as a client-credentials token's are), its
+// Scopes are requested itself, capacity trimmed, instead of a new slice.
+// A source's request scopes do not change (a Transport's Scopes, or
+// those of ContextWithScopes, which copies them), so the hot path
+// allocates nothing for them.
+func sourceTokenFromCache(at cache.AccessToken, requested []string) bearer.Token {
+	if !targetIs(at.Target, requested) {
+		return tokenFromCache(at)
+	}
+	return bearer.Token{
+		AccessToken:   at.Secret,
+		TokenType:     or(at.TokenType, "Bearer"),
+		ExpiresOn:     at.ExpiresOn,
+		RefreshOn:     at.RefreshOn,
+		Scopes:        requested[:len(requested):len(requested)],
+		Authorization: at.Authorization,
+	}
+}
+
+// targetIs reports whether target, scopes separated by spaces, splits
+// (as strings.Fields does) into scopes exactly. It allocates nothing.
+func targetIs(target string, scopes []string) bool {
+	for _, s := range scopes {
+		target = strings.TrimLeft(target, " ")
+		if !plainScope(s) || !strings.HasPrefix(target, s) {
+			return false
+		}
+		target = target[len(s):]
+		if target != "" && target[0] != ' ' {
+			return false
+		}
+	}
+	return len(scopes) > 0 && strings.TrimLeft(target, " ") == ""
+}
+
+// plainScope reports whether s is a non-empty scope of printable ASCII
+// without spaces: one strings.Fields leaves whole. (Any other scope
+// takes the slow path, which is right for every scope.)
+func plainScope(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // tokenFromResponse is a token response as a bearer.Token, whose scopes

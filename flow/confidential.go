@@ -145,6 +145,9 @@ type grant struct {
 	// keyID is the thumbprint of the DPoP key the tokens are bound to,
 	// "" for bearer tokens.
 	keyID string
+	// shareScopes lets a cached token's Scopes be scopes itself (see
+	// sourceTokenFromCache): set for a bearer.TokenSource's call.
+	shareScopes bool
 }
 
 // what names g's flow in log records.
@@ -191,6 +194,7 @@ func (c *Confidential) acquire(ctx context.Context, g *grant, cc callConfig, wit
 		defer func() { at.end(ctx, r.FromCache, err) }()
 	}
 	plain := cc.claims == "" && !cc.forceRefresh
+	g.shareScopes = cc.source
 	var known bool
 	g.env, g.realm, known = c.cacheKeyOf(g.a)
 	if plain && known {
@@ -246,7 +250,12 @@ func (c *Confidential) fromCache(ctx context.Context, g *grant, withIDToken bool
 	if refreshDue(at.RefreshOn, now) {
 		c.refresh(ctx, *g, at.RefreshOn, now)
 	}
-	r := Result{Token: tokenFromCache(at), FromCache: true}
+	var r Result
+	if g.shareScopes {
+		r = Result{Token: sourceTokenFromCache(at, g.scopes), FromCache: true}
+	} else {
+		r = Result{Token: tokenFromCache(at), FromCache: true}
+	}
 	if withIDToken && g.hash != "" {
 		c.cachedIDToken(ctx, g, &r)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/bearerhttp/bearer/cache"
@@ -37,14 +38,51 @@ type userAssertionKey struct{}
 // [Confidential.OnBehalfOfSource]. [Confidential.Middleware] does this for
 // every request it lets through.
 func ContextWithUserAssertion(ctx context.Context, token string) context.Context {
-	return context.WithValue(ctx, userAssertionKey{}, token)
+	return context.WithValue(ctx, userAssertionKey{}, &userAssertion{token: token})
+}
+
+// userAssertion is what ContextWithUserAssertion stores: the assertion,
+// and its cache.AssertionHash once a source has needed it, so that every
+// token a request's context asks for (each downstream call) hashes it
+// once only.
+type userAssertion struct {
+	token string
+	hash  atomic.Pointer[string]
+	// served keeps the token OnBehalfOfSource last served for this
+	// context from the cache, once hits (its cached answers) passes one.
+	served servedSlot
+	hits   atomic.Int32
+}
+
+// hashed returns cache.AssertionHash(a.token), computed on first use.
+// Goroutines sharing the context may compute it at once; they store the
+// same value.
+func (a *userAssertion) hashed() string {
+	if h := a.hash.Load(); h != nil {
+		return *h
+	}
+	h := cache.AssertionHash(a.token)
+	a.hash.Store(&h)
+	return h
+}
+
+// userAssertionOf returns the user's assertion ctx carries, nil when it
+// carries none or an empty one.
+func userAssertionOf(ctx context.Context) *userAssertion {
+	a, _ := ctx.Value(userAssertionKey{}).(*userAssertion)
+	if a == nil || a.token == "" {
+		return nil
+	}
+	return a
 }
 
 // UserAssertionFromContext returns the user's assertion ctx carries (see
 // [ContextWithUserAssertion]), and whether it carries a non-empty one.
 func UserAssertionFromContext(ctx context.Context) (string, bool) {
-	s, _ := ctx.Value(userAssertionKey{}).(string)
-	return s, s != ""
+	if a := userAssertionOf(ctx); a != nil {
+		return a.token, true
+	}
+	return "", false
 }
 
 // AcquireTokenOnBehalfOf returns a token for a downstream API, acting for
@@ -77,13 +115,14 @@ func (c *Confidential) AcquireTokenOnBehalfOf(ctx context.Context, userAssertion
 	if err != nil {
 		return Result{}, err
 	}
-	return c.onBehalfOf(ctx, userAssertion, scopes, cc, true)
+	return c.onBehalfOf(ctx, userAssertion, "", scopes, cc, true)
 }
 
 // onBehalfOf is AcquireTokenOnBehalfOf with its options applied; without
 // withIDToken, a cached result leaves out the ID token and account (a
-// source needs only the access token).
-func (c *Confidential) onBehalfOf(ctx context.Context, assertion string, scopes []string, cc callConfig, withIDToken bool) (Result, error) {
+// source needs only the access token). hash is the assertion's
+// cache.AssertionHash when the caller has it, else "".
+func (c *Confidential) onBehalfOf(ctx context.Context, assertion, hash string, scopes []string, cc callConfig, withIDToken bool) (Result, error) {
 	if strings.TrimSpace(assertion) == "" {
 		return Result{}, ErrNoUserAssertion
 	}
@@ -94,7 +133,10 @@ func (c *Confidential) onBehalfOf(ctx context.Context, assertion string, scopes 
 	if err != nil {
 		return Result{}, err
 	}
-	g := grant{a: a, scopes: scopes, fold: a.caseInsensitiveScopes(), assertion: assertion, hash: cache.AssertionHash(assertion), keyID: c.dpop.keyID()}
+	if hash == "" {
+		hash = cache.AssertionHash(assertion)
+	}
+	g := grant{a: a, scopes: scopes, fold: a.caseInsensitiveScopes(), assertion: assertion, hash: hash, keyID: c.dpop.keyID()}
 	return c.acquire(ctx, &g, cc, withIDToken)
 }
 

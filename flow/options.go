@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bearerhttp/bearer/cache"
@@ -397,6 +398,10 @@ type callConfig struct {
 	redirectURI  string // AcquireTokenInteractive's
 	timeout      time.Duration
 
+	// source is set for the calls of a bearer.TokenSource (callConfigOf),
+	// whose request scopes do not change: a cached token may share them.
+	source bool
+
 	// given records which options were given, so that a call can refuse
 	// the ones it does not use (see newCallConfigFor).
 	given callOptions
@@ -442,10 +447,19 @@ const (
 // object.
 func newCallConfig(opts ...CallOption) (callConfig, error) {
 	var c callConfig
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
+	if len(opts) > 0 {
+		// The options write through a pointer they are handed, which
+		// would move a local callConfig to the heap on every call: they
+		// write into a pooled one, copied out.
+		p := callConfigPool.Get().(*callConfig)
+		for _, o := range opts {
+			if o != nil {
+				o(p)
+			}
 		}
+		c = *p
+		*p = callConfig{} // keeps no call's values
+		callConfigPool.Put(p)
 	}
 	if c.claims != "" {
 		if _, err := challenge.Merge(c.claims); err != nil {
@@ -462,6 +476,11 @@ func newCallConfig(opts ...CallOption) (callConfig, error) {
 	}
 	return c, nil
 }
+
+// callConfigPool holds zeroed callConfigs for newCallConfig. No option
+// keeps the pointer it is handed (a CallOption's parameter type is
+// unexported: only this package's options exist).
+var callConfigPool = sync.Pool{New: func() any { return new(callConfig) }}
 
 // newCallConfigFor is newCallConfig for the call named call, which uses
 // the options allowed: any other option given fails it with an error

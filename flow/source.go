@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bearerhttp/bearer"
-	"github.com/bearerhttp/bearer/cache"
 )
 
 // ClientSource returns a [bearer.TokenSource] of the application's own
@@ -34,11 +35,102 @@ import (
 // thus costs one token request every 30 seconds, not one per HTTP
 // request. A ForceRefresh without a Challenge (a caller's own, as the
 // [ForceRefresh] call option is) always asks the authority.
-func (c *Confidential) ClientSource() bearer.TokenSource { return c.sourceOf(clientSource{c}) }
+func (c *Confidential) ClientSource() bearer.TokenSource {
+	return c.sourceOf(&clientSource{c: c})
+}
 
-type clientSource struct{ c *Confidential }
+type clientSource struct {
+	c    *Confidential
+	last servedSlot // the token last served from the cache
+}
 
-func (s clientSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.Token, error) {
+// servedSlot keeps a token a source found in the application's cache, to
+// serve it again without looking in the cache: for the same owner (the
+// source, when the slot is not the source's own), scopes and tenant,
+// while the cache's generation is the one read before the lookup (so the
+// token is still the one cached) and the clock is before its until.
+type servedSlot struct{ p atomic.Pointer[servedToken] }
+
+// servedToken is what a servedSlot keeps.
+type servedToken struct {
+	owner  any      // who kept it, for a slot that is not a source's own
+	scopes []string // the request's scopes, a copy
+	tenant string
+	gen    uint64
+	until  time.Time // see servedUntil
+	tok    bearer.Token
+}
+
+// get returns the token kept for owner and req, if it serves with the
+// cache at generation gen and the clock at now.
+func (sl *servedSlot) get(owner any, req bearer.TokenRequest, gen uint64, now time.Time) (bearer.Token, bool) {
+	t := sl.p.Load()
+	if t == nil || t.gen != gen || t.owner != owner || t.tenant != req.TenantID || !slices.Equal(t.scopes, req.Scopes) || !now.Before(t.until) {
+		return bearer.Token{}, false
+	}
+	return t.tok, true
+}
+
+// remember keeps tok, found in the cache of generation gen for owner and
+// req, unless the token kept still serves (another owner, set of scopes
+// or tenant: requests alternating between two do not replace it on every
+// call, nor allocate).
+func (sl *servedSlot) remember(owner any, req bearer.TokenRequest, gen uint64, now time.Time, tok bearer.Token) {
+	old := sl.p.Load()
+	if old != nil && old.gen == gen && now.Before(old.until) {
+		return
+	}
+	until := servedUntil(tok)
+	if !now.Before(until) {
+		return
+	}
+	t := &servedToken{owner: owner, tenant: req.TenantID, gen: gen, until: until, tok: tok}
+	if old != nil && slices.Equal(old.scopes, req.Scopes) {
+		t.scopes = old.scopes
+	} else {
+		t.scopes = slices.Clip(slices.Clone(req.Scopes))
+	}
+	// The token's scopes are its own: a request's slice is its caller's.
+	if slices.Equal(tok.Scopes, t.scopes) {
+		t.tok.Scopes = t.scopes
+	} else {
+		t.tok.Scopes = slices.Clip(slices.Clone(tok.Scopes))
+	}
+	sl.p.CompareAndSwap(old, t)
+}
+
+// servedUntil is when a cached token tok stops being served as it is:
+// its RefreshOn (the cache's path then starts a refresh), or 5 minutes
+// (the cache's largest margin, see cache.AccessToken.Usable) before it
+// expires. Zero for a token with no expiry, which the cache does not
+// serve.
+func servedUntil(tok bearer.Token) time.Time {
+	if tok.ExpiresOn.IsZero() {
+		return time.Time{}
+	}
+	until := tok.ExpiresOn.Add(-5 * time.Minute)
+	if !tok.RefreshOn.IsZero() && tok.RefreshOn.Before(until) {
+		until = tok.RefreshOn
+	}
+	return until
+}
+
+// servesAgain reports whether a source of c may answer req with a token
+// it kept: a plain request (no claims, force refresh or challenge) of a
+// call that is neither traced nor logged.
+func (c *Confidential) servesAgain(ctx context.Context, req bearer.TokenRequest) bool {
+	return req.Claims == "" && !req.ForceRefresh && req.Challenge == nil && c.cfg.trace == nil && !c.log.enabled(ctx)
+}
+
+func (s *clientSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.Token, error) {
+	again := s.c.servesAgain(ctx, req)
+	var gen uint64
+	if again {
+		gen = s.c.cache.Generation() // before the lookup: a later change is seen
+		if tok, ok := s.last.get(nil, req, gen, s.c.cfg.clock()); ok {
+			return tok, nil
+		}
+	}
 	if err := refuseStepUp(req, "an application's own token (client credentials)"); err != nil {
 		return bearer.Token{}, err
 	}
@@ -50,6 +142,9 @@ func (s clientSource) Token(ctx context.Context, req bearer.TokenRequest) (beare
 	r, err := s.c.forClient(ctx, req.Scopes, callConfigOf(req))
 	if err != nil {
 		return bearer.Token{}, err
+	}
+	if again && r.FromCache {
+		s.last.remember(nil, req, gen, s.c.cfg.clock(), r.Token)
 	}
 	return r.Token, nil
 }
@@ -71,24 +166,40 @@ func (s clientSource) Token(ctx context.Context, req bearer.TokenRequest) (beare
 // Forced refreshes answering [bearer.Transport]'s invalid_token recovery
 // are limited as [Confidential.ClientSource]'s are, per user assertion,
 // tenant and set of scopes.
-func (c *Confidential) OnBehalfOfSource() bearer.TokenSource { return c.sourceOf(oboSource{c}) }
+func (c *Confidential) OnBehalfOfSource() bearer.TokenSource {
+	return c.sourceOf(&oboSource{c: c})
+}
 
 type oboSource struct{ c *Confidential }
 
-func (s oboSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.Token, error) {
-	assertion, ok := UserAssertionFromContext(ctx)
-	if !ok {
+func (s *oboSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.Token, error) {
+	ua := userAssertionOf(ctx)
+	if ua == nil {
 		return bearer.Token{}, fmt.Errorf("%w (use flow.ContextWithUserAssertion or Confidential.Middleware)", ErrNoUserAssertion)
+	}
+	// The context keeps the user's token once it has been served from
+	// the cache twice (a request making several downstream calls): one
+	// downstream call per request costs nothing for keeping it.
+	again := s.c.servesAgain(ctx, req)
+	var gen uint64
+	if again {
+		gen = s.c.cache.Generation() // before the lookup: a later change is seen
+		if tok, ok := ua.served.get(s, req, gen, s.c.cfg.clock()); ok {
+			return tok, nil
+		}
 	}
 	if err := refuseStepUp(req, "an on-behalf-of token (the user must step up at the web API's client)"); err != nil {
 		return bearer.Token{}, err
 	}
 	if isInvalidTokenRecovery(req) {
-		return s.c.forced.do(ctx, s.c.app, forcedKey("obo", cache.AssertionHash(assertion), req), callConfigOf(req), func(cc callConfig) (Result, error) {
-			return s.c.onBehalfOf(ctx, assertion, req.Scopes, cc, false)
+		return s.c.forced.do(ctx, s.c.app, forcedKey("obo", ua.hashed(), req), callConfigOf(req), func(cc callConfig) (Result, error) {
+			return s.c.onBehalfOf(ctx, ua.token, ua.hashed(), req.Scopes, cc, false)
 		})
 	}
-	r, err := s.c.onBehalfOf(ctx, assertion, req.Scopes, callConfigOf(req), false)
+	r, err := s.c.onBehalfOf(ctx, ua.token, ua.hashed(), req.Scopes, callConfigOf(req), false)
+	if err == nil && again && r.FromCache && ua.hits.Add(1) > 1 {
+		ua.served.remember(s, req, gen, s.c.cfg.clock(), r.Token)
+	}
 	if err != nil {
 		return bearer.Token{}, err
 	}
@@ -97,7 +208,7 @@ func (s oboSource) Token(ctx context.Context, req bearer.TokenRequest) (bearer.T
 
 // callConfigOf translates a source's request into call options.
 func callConfigOf(req bearer.TokenRequest) callConfig {
-	return callConfig{claims: req.Claims, tenant: req.TenantID, forceRefresh: req.ForceRefresh}
+	return callConfig{claims: req.Claims, tenant: req.TenantID, forceRefresh: req.ForceRefresh, source: true}
 }
 
 // refuseStepUp returns an error wrapping [ErrInteractionRequired] when req
