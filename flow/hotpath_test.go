@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -335,5 +336,53 @@ func TestOnBehalfOfSourceServesAgainOnlyWhatTheCacheHolds(t *testing.T) {
 	}
 	if a2 := token(src, alice); a2 != forced.AccessToken || a2 == a1 {
 		t.Errorf("after a forced refresh: the old token kept")
+	}
+}
+
+// TestClientSourceKeepsItsTokenRecentlyUsed serves one app token through
+// ClientSource while 64,000 other tenants' tokens pass through a cache
+// capped at 6,400 entries: the source's token, served again from its slot
+// most of the time, still goes through the cache once a second
+// (servedRecheck), so the cache's least-recently-used eviction keeps it and
+// no second token request is made. A slot that never looked in the cache
+// again let the token age to the tail of its shard and be evicted.
+func TestClientSourceKeepsItsTokenRecentlyUsed(t *testing.T) {
+	store := cache.New(cache.WithMaxEntries(6400))
+	srv, app := newDaemon(t, WithCache(store))
+	src := app.ClientSource()
+	req := bearer.TokenRequest{Scopes: []string{graphDefault}}
+	first, err := src.Token(bg(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.authorityFor(callConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _, ok := app.cacheKeyOf(a)
+	if !ok {
+		t.Fatal("cache key unknown")
+	}
+	r := cache.Response{ClientID: daemonID, Scopes: []string{graphDefault}, AccessToken: "eyJ0eXAiOiJKV1QifQ.e30.c2ln", Environment: env}
+	for i := range 64_000 {
+		srv.Advance(10 * time.Millisecond) // 640 s in all, within the token's life
+		now := srv.Now()
+		r.Realm, r.ExpiresOn = fmt.Sprintf("%08x-170f-4ae3-a5fc-db742f13f25a", i), now.Add(time.Hour)
+		if err := store.StoreResponse(bg(), r, now); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := src.Token(bg(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.AccessToken != first.AccessToken {
+			t.Fatalf("after %d other tenants: another token than the first (%d token requests)", i+1, srv.TokenRequests())
+		}
+	}
+	if st := store.Stats(); st.Entries > 6400 {
+		t.Errorf("the cache holds %d entries, over its cap", st.Entries)
+	}
+	if n := srv.TokenRequests(); n != 1 {
+		t.Errorf("%d token requests, want 1", n)
 	}
 }
