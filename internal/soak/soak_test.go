@@ -73,7 +73,7 @@ func TestSoak(t *testing.T) {
 		authtest.WithLogger(discard),
 		authtest.WithTokenLifetime(tokenLifetime),
 		authtest.WithTokenRefreshIn(tokenRefreshIn),
-		authtest.WithRequestLimit(256), // the record of token requests stays small
+		authtest.WithRequestLimit(16), // the record of token requests stays small: the heap is measured
 	)
 	srv.AddClient(authtest.Client{ID: clientID, Secret: clientSecret})
 
@@ -258,14 +258,14 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak: %d requests from %d senders in %v (%.0f/s); %d failed\n"+
 		"  authority: %d token requests (%d answered 200), %d background refreshes (%d failed), %d revocations, %d outage windows\n"+
 		"  faults injected (met): 503+Retry-After %d (%d), dropped connection %d (%d), %v answer %d (%d)\n"+
-		"  resource: %d requests, %d without a token, %d challenges; requests sent once %d, twice %d, more %d\n"+
+		"  resource: %d requests, %d without a token, %d challenges (%d insufficient_claims, %d token expired); requests sent once %d, twice %d, more %d\n"+
 		"  transport: %d CAE resends, %d other resends, %d token errors\n"+
 		"  latency p50/p99: quiet (%d requests) %v/%v; during a background refresh (%d) %v/%v, p99 ratio %.2f; during an outage (%d) %v/%v\n"+
 		"  heap after GC at each quarter: %s; end/half %.3f",
 		n, senders, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), failures.Load(),
 		w.tokenRequests, w.tokenOK, refreshes.Load(), refreshFailed.Load(), w.revocations, (wire.outages.Load()+1)/2,
 		w.injected[kind503], w.met[kind503], w.injected[kindDrop], w.met[kindDrop], slowAnswer, w.injected[kindSlow], w.met[kindSlow],
-		res.requests.Load(), res.noToken.Load(), res.challenged.Load(), hits[1], hits[2], hits[3],
+		res.requests.Load(), res.noToken.Load(), res.challenged.Load(), res.claims.Load(), res.expired.Load(), hits[1], hits[2], hits[3],
 		resendsCAE.Load(), resendsOther.Load(), tokenErrors.Load(),
 		len(byClass[classQuiet]), us(p50[classQuiet]), us(p99[classQuiet]),
 		len(byClass[classRefresh]), us(p50[classRefresh]), us(p99[classRefresh]), ratio(p99[classRefresh], p99[classQuiet]),
@@ -364,6 +364,7 @@ func ratio(a, b uint32) float64 {
 type resource struct {
 	next                          http.Handler
 	requests, noToken, challenged atomic.Int64
+	claims, expired               atomic.Int64 // challenges: insufficient_claims, invalid_token for an expired token
 	hits                          []atomic.Int32
 }
 
@@ -381,7 +382,14 @@ func (r *resource) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	cw := &challengeWatcher{ResponseWriter: w}
 	r.next.ServeHTTP(cw, req)
-	if cw.challenged {
+	switch {
+	case cw.claims:
+		r.claims.Add(1)
+		r.challenged.Add(1)
+	case cw.invalid:
+		if strings.Contains(cw.Header().Get("WWW-Authenticate"), "expired") {
+			r.expired.Add(1)
+		}
 		r.challenged.Add(1)
 	}
 }
@@ -400,13 +408,14 @@ func (r *resource) histogram() [4]int {
 // upon.
 type challengeWatcher struct {
 	http.ResponseWriter
-	challenged bool
+	claims, invalid bool
 }
 
 func (c *challengeWatcher) WriteHeader(code int) {
 	if code == http.StatusUnauthorized {
 		h := c.Header().Get("WWW-Authenticate")
-		c.challenged = strings.Contains(h, `error="insufficient_claims"`) || strings.Contains(h, `error="invalid_token"`)
+		c.claims = strings.Contains(h, `error="insufficient_claims"`)
+		c.invalid = strings.Contains(h, `error="invalid_token"`)
 	}
 	c.ResponseWriter.WriteHeader(code)
 }
