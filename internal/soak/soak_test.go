@@ -3,6 +3,8 @@ package soak_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -258,14 +260,14 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak: %d requests from %d senders in %v (%.0f/s); %d failed\n"+
 		"  authority: %d token requests (%d answered 200), %d background refreshes (%d failed), %d revocations, %d outage windows\n"+
 		"  faults injected (met): 503+Retry-After %d (%d), dropped connection %d (%d), %v answer %d (%d)\n"+
-		"  resource: %d requests, %d without a token, %d challenges (%d insufficient_claims, %d token expired); requests sent once %d, twice %d, more %d\n"+
+		"  resource: %d requests, %d without a token, %d challenges (%d insufficient_claims, %d token expired, at most %v after its exp); requests sent once %d, twice %d, more %d\n"+
 		"  transport: %d CAE resends, %d other resends, %d token errors\n"+
 		"  latency p50/p99: quiet (%d requests) %v/%v; during a background refresh (%d) %v/%v, p99 ratio %.2f; during an outage (%d) %v/%v\n"+
 		"  heap after GC at each quarter: %s; end/half %.3f",
 		n, senders, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), failures.Load(),
 		w.tokenRequests, w.tokenOK, refreshes.Load(), refreshFailed.Load(), w.revocations, (wire.outages.Load()+1)/2,
 		w.injected[kind503], w.met[kind503], w.injected[kindDrop], w.met[kindDrop], slowAnswer, w.injected[kindSlow], w.met[kindSlow],
-		res.requests.Load(), res.noToken.Load(), res.challenged.Load(), res.claims.Load(), res.expired.Load(), hits[1], hits[2], hits[3],
+		res.requests.Load(), res.noToken.Load(), res.challenged.Load(), res.claims.Load(), res.expired.Load(), res.lateBy(), hits[1], hits[2], hits[3],
 		resendsCAE.Load(), resendsOther.Load(), tokenErrors.Load(),
 		len(byClass[classQuiet]), us(p50[classQuiet]), us(p99[classQuiet]),
 		len(byClass[classRefresh]), us(p50[classRefresh]), us(p99[classRefresh]), ratio(p99[classRefresh], p99[classQuiet]),
@@ -365,6 +367,8 @@ type resource struct {
 	next                          http.Handler
 	requests, noToken, challenged atomic.Int64
 	claims, expired               atomic.Int64 // challenges: insufficient_claims, invalid_token for an expired token
+	lateMu                        sync.Mutex
+	late                          time.Duration // the most an expired token came after its exp
 	hits                          []atomic.Int32
 }
 
@@ -389,9 +393,38 @@ func (r *resource) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	case cw.invalid:
 		if strings.Contains(cw.Header().Get("WWW-Authenticate"), "expired") {
 			r.expired.Add(1)
+			r.noteLate(req.Header.Get("Authorization"))
 		}
 		r.challenged.Add(1)
 	}
+}
+
+// noteLate notes how long after its exp an expired token came (its
+// payload is read without checks: the resource verified it).
+func (r *resource) noteLate(authorization string) {
+	_, tok, _ := strings.Cut(authorization, " ")
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return
+	}
+	var claims struct{ Exp int64 }
+	if json.Unmarshal(b, &claims) != nil {
+		return
+	}
+	late := time.Since(time.Unix(claims.Exp, 0))
+	r.lateMu.Lock()
+	defer r.lateMu.Unlock()
+	r.late = max(r.late, late)
+}
+
+func (r *resource) lateBy() time.Duration {
+	r.lateMu.Lock()
+	defer r.lateMu.Unlock()
+	return r.late.Round(time.Millisecond)
 }
 
 // histogram returns how many requests reached the resource 0, 1, 2 and
