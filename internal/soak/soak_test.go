@@ -44,7 +44,7 @@ const (
 )
 
 // soakRequests is how many requests the soak sends: SOAK_REQUESTS, else
-// 200,000 (20,000 under the race detector).
+// 200,000 (30,000 under the race detector).
 func soakRequests(t *testing.T) int {
 	if v := os.Getenv("SOAK_REQUESTS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -54,7 +54,7 @@ func soakRequests(t *testing.T) int {
 		return n
 	}
 	if raceEnabled {
-		return 20_000
+		return 30_000
 	}
 	return 200_000
 }
@@ -256,9 +256,9 @@ func TestSoak(t *testing.T) {
 	for i, d := range lat {
 		byClass[class[i]] = append(byClass[class[i]], d)
 	}
-	var p50, p99 [classCount]uint32
+	var p50, p99, top [classCount]uint32
 	for c := range classCount {
-		p50[c], p99[c] = percentiles(byClass[c])
+		p50[c], p99[c], top[c] = percentiles(byClass[c])
 	}
 	hits := res.histogram()
 	w := wire.snapshot()
@@ -267,16 +267,16 @@ func TestSoak(t *testing.T) {
 		"  faults injected (met): 503+Retry-After %d (%d), dropped connection %d (%d), %v answer %d (%d)\n"+
 		"  resource: %d requests, %d without a token, %d challenges (%d insufficient_claims, %d token expired, at most %v after its exp); requests sent once %d, twice %d, more %d\n"+
 		"  transport: %d CAE resends, %d other resends, %d token errors\n"+
-		"  latency p50/p99: quiet (%d requests) %v/%v; started during a background refresh (%d) %v/%v, p99 ratio %.2f; during an outage (%d) %v/%v\n"+
+		"  latency p50/p99/max: quiet (%d requests) %v/%v/%v; started during a background refresh (%d) %v/%v/%v, p99 ratio %.2f; during an outage (%d) %v/%v/%v\n"+
 		"  heap after GC at each quarter: %s; end/half %.3f",
 		n, senders, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), failures.Load(),
 		w.tokenRequests, w.tokenOK, refreshes.Load(), refreshFailed.Load(), w.revocations, (wire.outages.Load()+1)/2,
 		w.injected[kind503], w.met[kind503], w.injected[kindDrop], w.met[kindDrop], slowAnswer, w.injected[kindSlow], w.met[kindSlow],
 		res.requests.Load(), res.noToken.Load(), res.challenged.Load(), res.claims.Load(), res.expired.Load(), res.lateBy(), hits[1], hits[2], hits[3],
 		resendsCAE.Load(), resendsOther.Load(), tokenErrors.Load(),
-		len(byClass[classQuiet]), us(p50[classQuiet]), us(p99[classQuiet]),
-		len(byClass[classRefresh]), us(p50[classRefresh]), us(p99[classRefresh]), ratio(p99[classRefresh], p99[classQuiet]),
-		len(byClass[classOutage]), us(p50[classOutage]), us(p99[classOutage]),
+		len(byClass[classQuiet]), us(p50[classQuiet]), us(p99[classQuiet]), us(top[classQuiet]),
+		len(byClass[classRefresh]), us(p50[classRefresh]), us(p99[classRefresh]), us(top[classRefresh]), ratio(p99[classRefresh], p99[classQuiet]),
+		len(byClass[classOutage]), us(p50[classOutage]), us(p99[classOutage]), us(top[classOutage]),
 		heapString(heap), float64(heap[3])/float64(heap[1]),
 	)
 
@@ -300,14 +300,15 @@ func TestSoak(t *testing.T) {
 	if got := res.challenged.Load(); got != challenges.Load() {
 		t.Errorf("the resource sent %d challenges, the transport saw %d", got, challenges.Load())
 	}
-	// A revocation meets the requests of every sender holding the
-	// revoked token: at most one challenge each, and one more for a
-	// token a background refresh begun before the revocation stores
-	// after the claims' token.
+	// A revocation meets the requests of the senders holding the revoked
+	// token: one challenge each at most, since a claims token replaces
+	// the cached token and every token minted after the revocation passes
+	// (none is under way when it happens). More would mean that the
+	// revoked token kept being served.
 	if r := int64(w.revocations); r == 0 {
 		t.Errorf("no revocation: the soak ended within %v", revokeEvery)
-	} else if c := resendsCAE.Load(); c < 1 || c > 2*senders*r {
-		t.Errorf("%d CAE resends for %d revocations, want between 1 and %d", c, r, 2*senders*r)
+	} else if c := resendsCAE.Load(); c < 1 || c > senders*r {
+		t.Errorf("%d CAE resends for %d revocations, want between 1 and %d (one a sender at most)", c, r, senders*r)
 	}
 	for k := range kindCount {
 		if w.met[k] == 0 {
@@ -346,14 +347,15 @@ func heapString(h [4]uint64) string {
 	return strings.Join(parts, ", ")
 }
 
-// percentiles returns the 50th and 99th percentiles of ds (0 for none).
-func percentiles(ds []uint32) (p50, p99 uint32) {
+// percentiles returns the 50th and 99th percentiles of ds and its
+// largest value (0 for none).
+func percentiles(ds []uint32) (p50, p99, top uint32) {
 	if len(ds) == 0 {
-		return 0, 0
+		return 0, 0, 0
 	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
-	return s[len(s)*50/100], s[min(len(s)*99/100, len(s)-1)]
+	return s[len(s)*50/100], s[min(len(s)*99/100, len(s)-1)], s[len(s)-1]
 }
 
 func us(v uint32) time.Duration { return time.Duration(v) * time.Microsecond }
