@@ -13,8 +13,10 @@
 // faults, one kind after the other, at most one burst every 3 s: 503
 // with Retry-After: 1, a dropped connection, a 400 ms answer. Revocations
 // and bursts start only between token requests (none under way, none
-// waiting to retry), so that no token request meets more faults than its
-// two retries absorb, and a revocation meets the cached token.
+// waiting to retry, no background refresh unfinished), so that no token
+// request meets more faults than its two retries absorb, and a
+// revocation meets the cached token, never a token minted before it and
+// cached after it.
 //
 // The test asserts that:
 //

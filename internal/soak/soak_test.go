@@ -86,12 +86,13 @@ func TestSoak(t *testing.T) {
 
 	// The authority's side of the client: every attempt is watched, and
 	// faults are injected between token requests.
+	var refreshing, refreshes atomic.Int64 // background refreshes under way, started
 	wire := newAuthorityWire(srv)
 	authorityTransport := &http.Transport{MaxIdleConnsPerHost: 16}
 	wire.base = authorityTransport
+	wire.refreshing = func() bool { return refreshing.Load() > 0 }
 	defer authorityTransport.CloseIdleConnections()
 
-	var refreshing, refreshes atomic.Int64 // background refreshes under way, started
 	var refreshFailed atomic.Int64
 	var background sync.WaitGroup // background refreshes under way
 	app, err := flow.NewConfidential(clientID, credential.Secret(clientSecret),
@@ -478,17 +479,22 @@ var (
 )
 
 // authorityWire watches every attempt the application makes to the
-// authority. Between token requests (none under way, none waiting to
-// retry) it revokes the application's tokens every revokeEvery and
-// injects the next burst of faults, so that no token request meets more
-// than one burst (faultBurst faults, which its retries absorb), and a
-// revocation always meets the cached token rather than a token request
-// under way. It also tells the outages apart: an outage window opens
+// authority. Between token requests (no attempt under way or with its
+// answer unread, none waiting to retry, no background refresh that may
+// not have cached its token yet) it revokes the application's tokens
+// every revokeEvery and injects the next burst of faults, so that no
+// token request meets more than one burst (faultBurst faults, which its
+// retries absorb), and every token minted before a revocation is cached
+// or discarded by the time it happens: a token minted after it passes,
+// so each sender meets the revocation once at most. It also tells the outages apart: an outage window opens
 // when a token request starts while faults are waiting for it, and
 // closes when no token request is under way or waiting to retry.
 type authorityWire struct {
 	srv  *authtest.Server
 	base http.RoundTripper
+	// refreshing reports whether a background refresh is under way: one
+	// that has its answer may not have cached its token yet.
+	refreshing func() bool
 
 	// outageOpen and outages (windows opened and closed) are read by the
 	// senders without the lock.
@@ -538,7 +544,6 @@ func (w *authorityWire) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.inFlight--
 	faulted := func(kind int) {
 		w.met[kind]++
 		w.left = max(w.left-1, 0)
@@ -556,11 +561,42 @@ func (w *authorityWire) RoundTrip(req *http.Request) (*http.Response, error) {
 			faulted(kindSlow) // a delayed answer takes at least slowAnswer
 		}
 	}
+	if err != nil {
+		w.endLocked()
+		return nil, err
+	}
+	// The attempt ends when its answer has been read and closed: a token
+	// is in the client's cache a moment later, not before the answer
+	// came.
+	resp.Body = &bodyCloser{ReadCloser: resp.Body, closed: func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.endLocked()
+	}}
+	return resp, nil
+}
+
+// endLocked ends an attempt, and the outage window when the wire is
+// quiet. w.mu must be held.
+func (w *authorityWire) endLocked() {
+	w.inFlight--
 	if w.outageOpen.Load() && w.quiet() {
 		w.outageOpen.Store(false)
 		w.outages.Add(1)
 	}
-	return resp, err
+}
+
+// bodyCloser calls closed once, when the body is closed.
+type bodyCloser struct {
+	io.ReadCloser
+	once   sync.Once
+	closed func()
+}
+
+func (b *bodyCloser) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.closed)
+	return err
 }
 
 // outage returns whether an outage window is open and how many have
@@ -590,7 +626,7 @@ func (w *authorityWire) quiet() bool {
 func (w *authorityWire) control(now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.quiet() {
+	if !w.quiet() || w.refreshing() {
 		return
 	}
 	if w.revokedAt.IsZero() {
