@@ -383,10 +383,17 @@ type tokenResponse struct {
 	Foci         string `json:"foci,omitempty"`
 }
 
-func newTokenResponse(token string, lifetime time.Duration) *tokenResponse {
+// newTokenResponse is the token endpoint's answer for an access token of
+// the given lifetime: refresh_in is [WithTokenRefreshIn]'s when set and
+// shorter than the lifetime, else half the lifetime of tokens living two
+// hours or more.
+func (s *Server) newTokenResponse(token string, lifetime time.Duration) *tokenResponse {
 	secs := int64(lifetime / time.Second)
 	tr := &tokenResponse{TokenType: "Bearer", ExpiresIn: secs, ExtExpiresIn: secs, AccessToken: token}
-	if lifetime >= 2*time.Hour {
+	switch d := s.cfg.tokenRefreshIn; {
+	case d > 0 && d < lifetime:
+		tr.RefreshIn = max(int64(d/time.Second), 1)
+	case lifetime >= 2*time.Hour:
 		tr.RefreshIn = secs / 2
 	}
 	return tr

@@ -16,6 +16,7 @@ type config struct {
 	region          string
 	logger          *slog.Logger
 	tokenLifetime   time.Duration
+	tokenRefreshIn  time.Duration // WithTokenRefreshIn
 	refreshLifetime time.Duration
 	deviceSlowDown  bool
 	deviceInterval  time.Duration
@@ -76,6 +77,15 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // endpoint (default one hour). Tokens living two hours or more come with
 // refresh_in (half the lifetime), as Entra sends it for long-lived tokens.
 func WithTokenLifetime(d time.Duration) Option { return func(c *config) { c.tokenLifetime = d } }
+
+// WithTokenRefreshIn makes the token endpoint send refresh_in (d, in
+// whole seconds, at least one) with every access token it issues whose
+// lifetime is longer than d, whatever that lifetime: with short
+// lifetimes ([WithTokenLifetime]) clients refresh in the background as
+// they do for Entra's long-lived tokens, which soaks need. Without it,
+// refresh_in comes only with tokens living two hours or more (half their
+// lifetime), as Entra sends it.
+func WithTokenRefreshIn(d time.Duration) Option { return func(c *config) { c.tokenRefreshIn = d } }
 
 // WithRefreshTokenLifetime sets how long a refresh token stays valid
 // (default 90 days, Entra's inactivity limit). A refresh token used after

@@ -208,7 +208,7 @@ func (s *Server) grantClientCredentials(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return oerr("server_error", 50000, "There was an error issuing a token: %v", err)
 	}
-	writeJSON(w, http.StatusOK, newTokenResponse(tok, lifetime).boundTo(rc.jkt))
+	writeJSON(w, http.StatusOK, s.newTokenResponse(tok, lifetime).boundTo(rc.jkt))
 	return nil
 }
 
@@ -311,7 +311,7 @@ func (s *Server) issueUserTokens(w http.ResponseWriter, r *http.Request, a *auth
 	if err != nil {
 		return oerr("server_error", 50000, "There was an error issuing a token: %v", err)
 	}
-	tr := newTokenResponse(tok, lifetime).boundTo(g.claims.jkt)
+	tr := s.newTokenResponse(tok, lifetime).boundTo(g.claims.jkt)
 	if q.api == nil { // only OpenID scopes: a Graph token (responseScope needs an API)
 		tr.Scope = strings.Join(scp, " ")
 	} else {

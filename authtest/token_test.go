@@ -216,6 +216,33 @@ func TestTokenLifetime(t *testing.T) {
 	}
 }
 
+// TestTokenRefreshIn checks refresh_in with WithTokenRefreshIn: sent
+// with short-lived tokens, in whole seconds (at least one), never as long
+// as the lifetime, and in place of half of a long lifetime.
+func TestTokenRefreshIn(t *testing.T) {
+	tests := []struct {
+		name          string
+		opts          []authtest.Option
+		wantExpiresIn float64
+		wantRefreshIn float64 // 0: no refresh_in
+	}{
+		{"short_lifetime_none_by_default", []authtest.Option{authtest.WithTokenLifetime(2 * time.Second)}, 2, 0},
+		{"short_lifetime_with_option", []authtest.Option{authtest.WithTokenLifetime(2 * time.Second), authtest.WithTokenRefreshIn(time.Second)}, 2, 1},
+		{"sub_second_rounds_up_to_one", []authtest.Option{authtest.WithTokenLifetime(2 * time.Second), authtest.WithTokenRefreshIn(time.Millisecond)}, 2, 1},
+		{"not_shorter_than_lifetime_ignored", []authtest.Option{authtest.WithTokenLifetime(2 * time.Second), authtest.WithTokenRefreshIn(2 * time.Second)}, 2, 0},
+		{"overrides_half_of_long_lifetime", []authtest.Option{authtest.WithTokenLifetime(4 * time.Hour), authtest.WithTokenRefreshIn(time.Hour)}, 14400, 3600},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, tt.opts...)
+			r := appToken(t, srv, "https://graph.microsoft.com/.default")
+			if r.num("expires_in") != tt.wantExpiresIn || r.num("refresh_in") != tt.wantRefreshIn {
+				t.Errorf("expires_in/refresh_in = %v/%v, want %v/%v: %s", r.num("expires_in"), r.num("refresh_in"), tt.wantExpiresIn, tt.wantRefreshIn, r.raw)
+			}
+		})
+	}
+}
+
 func TestPasswordGrant(t *testing.T) {
 	srv := newServer(t)
 	ok := form("grant_type", "password", "client_id", publicID, "username", aliceName, "password", alicePass, "scope", "User.Read openid profile offline_access", "client_info", "1")

@@ -247,7 +247,7 @@ func (c *core) send(ctx context.Context, ep *endpoints, endpoint string, req *oa
 			d.authority.set(origin, nonce)
 		}
 		if resp.StatusCode/100 == 2 {
-			tok, err := oauth.ParseTokenResponse(resp.Body, c.cfg.clock())
+			tok, err := oauth.ParseTokenResponse(resp.Body, resp.SentAt)
 			if err != nil {
 				var re *oauth.ResponseError
 				if errors.As(err, &re) {

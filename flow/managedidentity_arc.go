@@ -64,7 +64,7 @@ func (m *ManagedIdentity) requestArc(ctx context.Context, resource string) (*oau
 	if resp.StatusCode/100 != 2 {
 		return nil, resp.Error()
 	}
-	tok, err := parseMIToken(resp.Body, m.cfg.clock())
+	tok, err := parseMIToken(resp.Body, resp.SentAt)
 	if err != nil {
 		return nil, err
 	}

@@ -247,7 +247,7 @@ func (m *ManagedIdentity) send(ctx context.Context, req *oauth.Request) (*oauth.
 	if resp.StatusCode/100 != 2 {
 		return nil, resp.Error()
 	}
-	return parseMIToken(resp.Body, m.cfg.clock())
+	return parseMIToken(resp.Body, resp.SentAt)
 }
 
 // tokenRequest builds the request of every source but Azure Arc's

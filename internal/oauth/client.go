@@ -162,6 +162,11 @@ type Response struct {
 	// when the call gave up because that wait would pass the context's
 	// deadline.
 	StoppedRetry time.Duration
+	// SentAt is when the attempt that got this answer was sent, on the
+	// client's clock. Lifetimes in the answer (expires_in, refresh_in)
+	// count from no earlier than that: the authority stamped its tokens
+	// after it, and the answer may have taken long to come back.
+	SentAt time.Time
 
 	secrets []string // values the request carried that must not be echoed
 }
@@ -268,6 +273,8 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		Backoff:      st.backoffHook,
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 		PrepareRetry: st.prepareRetry,
+		// Called right before each attempt is sent.
+		RequestLogHook: func(retryablehttp.Logger, *http.Request, int) { st.sentAt = c.now() },
 	}
 	start := time.Now()
 	c.log(ctx, "oauth: request",
@@ -300,6 +307,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		ClientRequestID: st.requestID,
 		Attempts:        st.attempts,
 		StoppedRetry:    st.stopped,
+		SentAt:          st.sentAt,
 		secrets:         st.secrets,
 	}, nil
 }
@@ -314,7 +322,10 @@ func (c *Client) Token(ctx context.Context, req *Request) (*TokenResponse, error
 	if resp.StatusCode/100 != 2 {
 		return nil, resp.Error()
 	}
-	tr, err := ParseTokenResponse(resp.Body, c.now())
+	// Lifetimes count from when the request was sent, not from when the
+	// answer came: the token expires at the authority's issue time plus
+	// expires_in, and a slow answer must not make it look longer-lived.
+	tr, err := ParseTokenResponse(resp.Body, resp.SentAt)
 	if err != nil {
 		var re *ResponseError
 		if errors.As(err, &re) {
@@ -377,6 +388,7 @@ type call struct {
 	retries   int           // retries granted
 	wait      time.Duration // the wait granted for the next retry
 	stopped   time.Duration // a wait refused because of the deadline
+	sentAt    time.Time     // when the last attempt was sent
 	secrets   []string      // secret values of the last attempt's request
 	extra     []string      // the spellings of Request.Secrets
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -437,5 +438,68 @@ func TestRequestRetriesPolicy(t *testing.T) {
 	resp, err := testClient(&sleeps{}).Do(context.Background(), &Request{Method: http.MethodGet, URL: a.URL, Retries: policy, NoRetry: true})
 	if err != nil || resp.Attempts != 1 {
 		t.Errorf("NoRetry with a policy: %v, %d attempts", err, resp.Attempts)
+	}
+}
+
+// TestTokenLifetimesCountFromTheAnsweredAttempt checks that expires_in,
+// ext_expires_in and refresh_in count from when the attempt that got the
+// token was sent, not from when its answer arrived: the authority stamps
+// its exp before it answers, so a slow answer (or a slow read of it) must
+// not make the token look longer-lived than it is. With 2 s tokens and a
+// cache that keeps whole seconds, counting from the answer made the
+// outage soak (internal/soak) send tokens the resource had already seen
+// expire.
+func TestTokenLifetimesCountFromTheAnsweredAttempt(t *testing.T) {
+	const answerTakes = 30 * time.Second
+	tests := []struct {
+		name     string
+		steps    []step
+		wantFrom time.Duration // when the answered attempt was sent, after testNow
+	}{
+		{"slow_answer", nil, 0},
+		{"slow_answer_after_a_retry", []step{status(503, "Retry-After", "5")}, 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			now := testNow
+			advance := func(d time.Duration) {
+				mu.Lock()
+				defer mu.Unlock()
+				now = now.Add(d)
+			}
+			srv := newAuthority(t, tt.steps...)
+			srv.success = func(w http.ResponseWriter, r *http.Request) {
+				advance(answerTakes) // the answer comes 30 s after the request left
+				writeJSON(w, 200, `{"access_token":"at-secret-value","token_type":"Bearer","expires_in":3600,"ext_expires_in":7200,"refresh_in":1800}`)
+			}
+			c := &Client{
+				Now: func() time.Time {
+					mu.Lock()
+					defer mu.Unlock()
+					return now
+				},
+				Sleep: func(ctx context.Context, d time.Duration) error { advance(d); return ctx.Err() },
+			}
+			var sg signer
+			tok, err := c.Token(context.Background(), tokenRequest(srv.URL, &sg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent := testNow.Add(tt.wantFrom)
+			for _, f := range []struct {
+				name      string
+				got, want time.Time
+			}{
+				{"ExpiresOn", tok.ExpiresOn, sent.Add(time.Hour)},
+				{"ExtExpiresOn", tok.ExtExpiresOn, sent.Add(2 * time.Hour)},
+				{"RefreshOn", tok.RefreshOn, sent.Add(30 * time.Minute)},
+			} {
+				if !f.got.Equal(f.want) {
+					t.Errorf("%s = %v, want %v (the answered attempt was sent at %v, its answer came at %v)",
+						f.name, f.got, f.want, sent, sent.Add(answerTakes))
+				}
+			}
+		})
 	}
 }
