@@ -341,11 +341,12 @@ func TestOnBehalfOfSourceServesAgainOnlyWhatTheCacheHolds(t *testing.T) {
 
 // TestClientSourceKeepsItsTokenRecentlyUsed serves one app token through
 // ClientSource while 64,000 other tenants' tokens pass through a cache
-// capped at 6,400 entries: the source's token, served again from its slot
-// most of the time, still goes through the cache once a second
-// (servedRecheck), so the cache's least-recently-used eviction keeps it and
-// no second token request is made. A slot that never looked in the cache
-// again let the token age to the tail of its shard and be evicted.
+// capped at 6,400 entries, and the clock moves 640 s: no second token
+// request. The source serves its kept token without a lookup only while
+// the cache's generation holds; every insert changes it, so the next call
+// looks the token up, which marks its partition recently used, and the
+// cache's least-recently-used eviction never picks it however rarely the
+// slot lets a call reach the cache.
 func TestClientSourceKeepsItsTokenRecentlyUsed(t *testing.T) {
 	store := cache.New(cache.WithMaxEntries(6400))
 	srv, app := newDaemon(t, WithCache(store))

@@ -57,7 +57,7 @@ type servedToken struct {
 	scopes []string // the request's scopes, a copy
 	tenant string
 	gen    uint64
-	until  time.Time // see servedUntil and servedRecheck
+	until  time.Time // see servedUntil
 	tok    bearer.Token
 }
 
@@ -84,9 +84,6 @@ func (sl *servedSlot) remember(owner any, req bearer.TokenRequest, gen uint64, n
 	if !now.Before(until) {
 		return
 	}
-	if recheck := now.Add(servedRecheck); recheck.Before(until) {
-		until = recheck
-	}
 	t := &servedToken{owner: owner, tenant: req.TenantID, gen: gen, until: until, tok: tok}
 	if old != nil && slices.Equal(old.scopes, req.Scopes) {
 		t.scopes = old.scopes
@@ -101,14 +98,6 @@ func (sl *servedSlot) remember(owner any, req bearer.TokenRequest, gen uint64, n
 	}
 	sl.p.CompareAndSwap(old, t)
 }
-
-// servedRecheck is how long a kept token is served again before the
-// source looks in the cache once more. The lookup marks the token's
-// partition recently used: a token served only from its slot would
-// otherwise age in the cache's least-recently-used order however hot it
-// is, and a cache at its cap would evict it (and the next call would ask
-// the authority). Once a second costs nothing measurable.
-const servedRecheck = time.Second
 
 // servedUntil is when a cached token tok stops being served as it is:
 // its RefreshOn (the cache's path then starts a refresh), or 5 minutes
