@@ -199,10 +199,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
-	return srv.Shutdown(shutdown)
+	if err := srv.Shutdown(shutdown); !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	// Connections still open after the grace period are closed. A
+	// browser's speculative connection, which never sent a request, is
+	// one: Shutdown counts it idle only after 5 s.
+	return srv.Close()
 }
+
+// shutdownGrace is how long an interrupted app waits for requests in
+// flight to end before it closes every connection.
+var shutdownGrace = 5 * time.Second
 
 // credentialOf reads the app's credential: the secret, or the
 // certificate and its key.

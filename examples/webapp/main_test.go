@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // lineWatcher is run's output: it keeps the lines, and closes ready once
@@ -216,5 +218,42 @@ func TestCredentialOf(t *testing.T) {
 	}
 	if _, err := credentialOf(options{cert: filepath.Join(t.TempDir(), "missing.pem")}); err == nil {
 		t.Error("a missing certificate file: no error")
+	}
+}
+
+// TestInterruptClosesConnectionsThatSentNothing interrupts the app while
+// a client (as a browser's speculative connection) holds a connection
+// that never sent a request: after the grace period the app closes it
+// and exits cleanly, instead of failing with the shutdown's deadline.
+func TestInterruptClosesConnectionsThatSentNothing(t *testing.T) {
+	defer func(d time.Duration) { shutdownGrace = d }(shutdownGrace)
+	shutdownGrace = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &lineWatcher{ready: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, func(string) string { return "" }, out, slog.New(slog.DiscardHandler))
+	}()
+	select {
+	case <-out.ready:
+	case err := <-done:
+		t.Fatalf("run returned %v before serving:\n%s", err, out)
+	}
+	u, err := url.Parse(openLine.FindStringSubmatch(out.String())[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", "127.0.0.1:"+u.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run after an interrupt: %v, want nil", err)
+	}
+	if n, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Errorf("the idle connection is still open (read %d bytes)", n)
 	}
 }
