@@ -127,9 +127,16 @@ func (t AccessToken) Partition() string {
 
 // Key returns the token's key in the MSAL cache JSON, as MSAL Go builds it:
 // "<home_account_id>-<environment>-<credential_type>-<client_id>-<realm>-<target>",
-// plus "-<token_type>" when the type is not Bearer, all lower-cased.
+// plus "-<token_type>" when the type is not Bearer, all lower-cased; and,
+// beyond MSAL Go, "-<key_id>" for a token of another type bound to a key
+// (a DPoP token): two such tokens of one client and scopes bound to two
+// keys (two replicas sharing a store, each with its own DPoP key) are two
+// entries, as they are in memory, where one key would make the document
+// keep only one of them. (MSAL Python's key maker has key_id in a comment
+// for the same reason.) MSAL libraries find entries by their fields, not
+// by their keys.
 func (t AccessToken) Key() string {
-	return accessTokenKey(t.HomeAccountID, t.Environment, t.CredentialType, t.ClientID, t.Realm, t.Target, t.TokenType)
+	return accessTokenKey(t.HomeAccountID, t.Environment, t.CredentialType, t.ClientID, t.Realm, t.Target, t.TokenType, t.KeyID)
 }
 
 // RefreshToken is a refresh token entry of the MSAL unified cache schema.
@@ -278,13 +285,16 @@ func (m AppMetadata) Key() string { return appMetadataKey(m.Environment, m.Clien
 // keySep separates the parts of MSAL cache keys.
 const keySep = "-"
 
-func accessTokenKey(home, env, credType, client, realm, target, tokenType string) string {
+func accessTokenKey(home, env, credType, client, realm, target, tokenType, keyID string) string {
 	if credType == "" {
 		credType = CredentialTypeAccessToken
 	}
 	k := home + keySep + env + keySep + credType + keySep + client + keySep + realm + keySep + target
 	if tokenType != "" && !strings.EqualFold(tokenType, TokenTypeBearer) {
 		k += keySep + tokenType
+		if keyID != "" {
+			k += keySep + keyID
+		}
 	}
 	return strings.ToLower(k)
 }
