@@ -188,10 +188,41 @@ func (c *Cache) mergeLoaded(pid partID, ph uint64, si int, d *document, now time
 	}
 	p := c.partOrNew(s, pid, ph, false)
 	p.loaded = true
-	have := make(map[string]struct{})
-	for b := p.buckets; b != nil; b = b.pnext {
-		for e := b.head; e != nil; e = e.next {
-			have[strings.ToLower(orKey(e.key(), e.export().Key))] = struct{}{}
+	have := heldKeys(p, true)
+	nowSec := now.Unix()
+	for _, e := range d.ats {
+		t := e.v
+		if partitionOf(t.UserAssertionHash, t.HomeAccountID, t.ClientID, t.Realm) != pid {
+			continue
+		}
+		if !now.IsZero() && unixOf(t.ExpiresOn) <= nowSec {
+			continue
+		}
+		if have.fresh(e.key, t.Key) {
+			c.insertAT(s, p, e.key, t)
+		}
+	}
+	c.addStoredEntries(p, pid, d, have)
+	s.touch(p)
+	s.mu.Unlock()
+	c.addStoredMeta(d)
+	c.enforce(si, p)
+	return true
+}
+
+// entryKeys holds the lower-cased MSAL keys of a partition's entries, so
+// that merging a stored document into it adds no entry twice.
+type entryKeys map[string]struct{}
+
+// heldKeys returns the keys of p's refresh tokens, ID tokens and
+// accounts, and with withATs of its access tokens too.
+func heldKeys(p *partition, withATs bool) entryKeys {
+	have := make(entryKeys)
+	if withATs {
+		for b := p.buckets; b != nil; b = b.pnext {
+			for e := b.head; e != nil; e = e.next {
+				have[strings.ToLower(orKey(e.key(), e.export().Key))] = struct{}{}
+			}
 		}
 	}
 	for _, e := range p.rts() {
@@ -203,45 +234,45 @@ func (c *Cache) mergeLoaded(pid partID, ph uint64, si int, d *document, now time
 	for _, e := range p.accts() {
 		have[strings.ToLower(orKey(e.key, e.a.Key))] = struct{}{}
 	}
-	fresh := func(key string, gen func() string) bool {
-		k := strings.ToLower(orKey(key, gen))
-		if _, dup := have[k]; dup {
-			return false
-		}
-		have[k] = struct{}{}
-		return true
+	return have
+}
+
+// fresh reports whether an entry's key (key, else gen's) is not held yet,
+// and holds it from then on.
+func (have entryKeys) fresh(key string, gen func() string) bool {
+	k := strings.ToLower(orKey(key, gen))
+	if _, dup := have[k]; dup {
+		return false
 	}
-	nowSec := now.Unix()
-	for _, e := range d.ats {
-		t := e.v
-		if partitionOf(t.UserAssertionHash, t.HomeAccountID, t.ClientID, t.Realm) != pid {
-			continue
-		}
-		if !now.IsZero() && unixOf(t.ExpiresOn) <= nowSec {
-			continue
-		}
-		if fresh(e.key, t.Key) {
-			c.insertAT(s, p, e.key, t)
-		}
-	}
+	have[k] = struct{}{}
+	return true
+}
+
+// addStoredEntries adds d's refresh tokens, ID tokens and accounts of
+// partition pid to p, those whose key have does not hold. The caller
+// holds p's shard lock.
+func (c *Cache) addStoredEntries(p *partition, pid partID, d *document, have entryKeys) {
 	for _, e := range d.rts {
-		if partitionOf(e.v.UserAssertionHash, e.v.HomeAccountID, e.v.ClientID, e.v.Realm) == pid && fresh(e.key, e.v.Key) {
+		if partitionOf(e.v.UserAssertionHash, e.v.HomeAccountID, e.v.ClientID, e.v.Realm) == pid && have.fresh(e.key, e.v.Key) {
 			c.addRT(p, e.key, e.v)
 		}
 	}
 	for _, e := range d.idts {
-		if partitionOf(e.v.UserAssertionHash, e.v.HomeAccountID, e.v.ClientID, e.v.Realm) == pid && fresh(e.key, e.v.Key) {
+		if partitionOf(e.v.UserAssertionHash, e.v.HomeAccountID, e.v.ClientID, e.v.Realm) == pid && have.fresh(e.key, e.v.Key) {
 			c.addIDT(p, e.key, e.v)
 		}
 	}
 	for _, e := range d.accts {
-		if partitionOf(e.v.UserAssertionHash, e.v.HomeAccountID, "", e.v.Realm) == pid && fresh(e.key, e.v.Key) {
+		if partitionOf(e.v.UserAssertionHash, e.v.HomeAccountID, "", e.v.Realm) == pid && have.fresh(e.key, e.v.Key) {
 			c.addAccount(p, e.key, e.v)
 		}
 	}
-	s.touch(p)
-	s.mu.Unlock()
+}
+
+// addStoredMeta adds d's app metadata of apps the cache has none of.
+func (c *Cache) addStoredMeta(d *document) {
 	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
 	for _, e := range d.meta {
 		env := canonEnv(e.v.Environment)
 		known := false
@@ -255,9 +286,6 @@ func (c *Cache) mergeLoaded(pid partID, ph uint64, si int, d *document, now time
 			c.meta = append(c.meta, &metaEntry{m: e.v, key: e.key, env: env})
 		}
 	}
-	c.metaMu.Unlock()
-	c.enforce(si, p)
-	return true
 }
 
 // writeThrough applies edit to partition pid's stored document. A store

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"strings"
 	"time"
 )
 
@@ -92,55 +91,9 @@ func (c *Cache) mergeNewer(pid partID, ph uint64, si int, d *document, now time.
 			o = next
 		}
 	}
-	have := make(map[string]struct{})
-	for _, e := range p.rts() {
-		have[strings.ToLower(orKey(e.key, e.t.Key))] = struct{}{}
-	}
-	for _, e := range p.idts() {
-		have[strings.ToLower(orKey(e.key, e.t.Key))] = struct{}{}
-	}
-	for _, e := range p.accts() {
-		have[strings.ToLower(orKey(e.key, e.a.Key))] = struct{}{}
-	}
-	fresh := func(key string, gen func() string) bool {
-		k := strings.ToLower(orKey(key, gen))
-		if _, dup := have[k]; dup {
-			return false
-		}
-		have[k] = struct{}{}
-		return true
-	}
-	for _, e := range d.rts {
-		if partitionOf(e.v.UserAssertionHash, e.v.HomeAccountID, e.v.ClientID, e.v.Realm) == pid && fresh(e.key, e.v.Key) {
-			c.addRT(p, e.key, e.v)
-		}
-	}
-	for _, e := range d.idts {
-		if partitionOf(e.v.UserAssertionHash, e.v.HomeAccountID, e.v.ClientID, e.v.Realm) == pid && fresh(e.key, e.v.Key) {
-			c.addIDT(p, e.key, e.v)
-		}
-	}
-	for _, e := range d.accts {
-		if partitionOf(e.v.UserAssertionHash, e.v.HomeAccountID, "", e.v.Realm) == pid && fresh(e.key, e.v.Key) {
-			c.addAccount(p, e.key, e.v)
-		}
-	}
+	c.addStoredEntries(p, pid, d, heldKeys(p, false))
 	s.touch(p)
 	s.mu.Unlock()
-	c.metaMu.Lock()
-	for _, e := range d.meta {
-		env := canonEnv(e.v.Environment)
-		known := false
-		for _, m := range c.meta {
-			if m.env == env && m.m.ClientID == e.v.ClientID {
-				known = true
-				break
-			}
-		}
-		if !known {
-			c.meta = append(c.meta, &metaEntry{m: e.v, key: e.key, env: env})
-		}
-	}
-	c.metaMu.Unlock()
+	c.addStoredMeta(d)
 	c.enforce(si, p)
 }
