@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bearerhttp/bearer/internal/oauth"
+	"github.com/bearerhttp/bearer/internal/redact"
 )
 
 var (
@@ -101,19 +102,15 @@ func withoutQuery(u string) string {
 
 // String returns f's fields with the code verifier, nonce and state
 // redacted and the authorization URI without its query.
-func (f AuthCodeFlow) String() string { return fmt.Sprintf("%+v", f.redacted()) }
+func (f AuthCodeFlow) String() string { return redact.String(f.redacted()) }
 
 // GoString is String, for %#v.
-func (f AuthCodeFlow) GoString() string { return "flow.AuthCodeFlow" + f.String() }
+func (f AuthCodeFlow) GoString() string { return redact.GoString("flow.AuthCodeFlow", f.redacted()) }
 
 // Format formats f like a struct for every verb and flag, redacted as
 // String redacts it.
 func (f AuthCodeFlow) Format(s fmt.State, verb rune) {
-	if verb == 'v' && s.Flag('#') {
-		fmt.Fprint(s, f.GoString())
-		return
-	}
-	fmt.Fprintf(s, fmt.FormatString(s, verb), f.redacted())
+	redact.Format(s, verb, "flow.AuthCodeFlow", f.redacted())
 }
 
 // LogValue presents f to log/slog without its secrets.

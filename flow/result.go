@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bearerhttp/bearer"
+	"github.com/bearerhttp/bearer/internal/redact"
 )
 
 // Result is what every AcquireToken… call returns: the access token and
@@ -92,19 +93,15 @@ func claimNames(claims map[string]any) string {
 
 // String returns r's fields with the tokens redacted, the ID token's
 // claims by name only and the account without personal data.
-func (r Result) String() string { return fmt.Sprintf("%+v", r.redacted()) }
+func (r Result) String() string { return redact.String(r.redacted()) }
 
 // GoString is String, for %#v.
-func (r Result) GoString() string { return "flow.Result" + r.String() }
+func (r Result) GoString() string { return redact.GoString("flow.Result", r.redacted()) }
 
 // Format formats r like a struct for every verb and flag, with the access
 // token, ID token and refresh token replaced by REDACTED.
 func (r Result) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		fmt.Fprint(f, r.GoString())
-		return
-	}
-	fmt.Fprintf(f, fmt.FormatString(f, verb), r.redacted())
+	redact.Format(f, verb, "flow.Result", r.redacted())
 }
 
 // LogValue presents r to log/slog without its tokens or personal data.

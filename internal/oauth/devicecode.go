@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/bearerhttp/bearer/internal/redact"
 )
 
 // Limits on a device authorization response's fields: anything longer is
@@ -197,18 +199,16 @@ func (d DeviceAuthorization) redacted() redactedDevice {
 }
 
 // String returns d's fields with the device code redacted.
-func (d DeviceAuthorization) String() string { return fmt.Sprintf("%+v", d.redacted()) }
+func (d DeviceAuthorization) String() string { return redact.String(d.redacted()) }
 
 // GoString is String, for %#v.
-func (d DeviceAuthorization) GoString() string { return "oauth.DeviceAuthorization" + d.String() }
+func (d DeviceAuthorization) GoString() string {
+	return redact.GoString("oauth.DeviceAuthorization", d.redacted())
+}
 
 // Format prints d with the device code redacted, for every verb.
 func (d DeviceAuthorization) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		fmt.Fprint(f, d.GoString())
-		return
-	}
-	fmt.Fprintf(f, fmt.FormatString(f, verb), d.redacted())
+	redact.Format(f, verb, "oauth.DeviceAuthorization", d.redacted())
 }
 
 // LogValue presents d to log/slog without the device code or the user

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bearerhttp/bearer/internal/redact"
 )
 
 // TokenResponse is a successful token response (RFC 6749 section 5.1,
@@ -269,18 +271,14 @@ func (t TokenResponse) redacted() redactedToken {
 }
 
 // String returns t's fields with the tokens redacted.
-func (t TokenResponse) String() string { return fmt.Sprintf("%+v", t.redacted()) }
+func (t TokenResponse) String() string { return redact.String(t.redacted()) }
 
 // GoString is String, for %#v.
-func (t TokenResponse) GoString() string { return "oauth.TokenResponse" + t.String() }
+func (t TokenResponse) GoString() string { return redact.GoString("oauth.TokenResponse", t.redacted()) }
 
 // Format prints t with the tokens redacted, for every verb.
 func (t TokenResponse) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		fmt.Fprint(f, t.GoString())
-		return
-	}
-	fmt.Fprintf(f, fmt.FormatString(f, verb), t.redacted())
+	redact.Format(f, verb, "oauth.TokenResponse", t.redacted())
 }
 
 // LogValue presents t to log/slog without its tokens.
