@@ -159,14 +159,8 @@ func (c *certCredential) Validate() error {
 // Apply signs a fresh assertion and adds it to form as client_assertion,
 // with client_assertion_type [JWTBearer].
 func (c *certCredential) Apply(ctx context.Context, req Request, form url.Values, _ http.Header) error {
-	if err := ctx.Err(); err != nil {
+	if err := assertionRequestError(ctx, req); err != nil {
 		return err
-	}
-	if req.ClientID == "" {
-		return fmt.Errorf("%w: a client assertion needs the client ID (iss and sub)", ErrIncompleteRequest)
-	}
-	if req.Audience == "" {
-		return fmt.Errorf("%w: a client assertion needs an audience (the token endpoint)", ErrIncompleteRequest)
 	}
 	now := req.now()
 	if err := checkValidity(c.cert, now); err != nil {
@@ -293,4 +287,20 @@ func checkValidity(cert *x509.Certificate, now time.Time) error {
 func isNilPointer(v any) bool {
 	rv := reflect.ValueOf(v)
 	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
+// assertionRequestError reports what keeps a client assertion from being
+// signed for req: ctx's end, or a request without the client ID (the
+// assertion's iss and sub) or the audience (the token endpoint).
+func assertionRequestError(ctx context.Context, req Request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if req.ClientID == "" {
+		return fmt.Errorf("%w: a client assertion needs the client ID (iss and sub)", ErrIncompleteRequest)
+	}
+	if req.Audience == "" {
+		return fmt.Errorf("%w: a client assertion needs an audience (the token endpoint)", ErrIncompleteRequest)
+	}
+	return nil
 }

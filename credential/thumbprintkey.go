@@ -85,14 +85,8 @@ func (c *thumbprintCredential) Validate() error {
 
 // Apply signs a fresh RS256 assertion with x5t and adds it to form.
 func (c *thumbprintCredential) Apply(ctx context.Context, req Request, form url.Values, _ http.Header) error {
-	if err := ctx.Err(); err != nil {
+	if err := assertionRequestError(ctx, req); err != nil {
 		return err
-	}
-	if req.ClientID == "" {
-		return fmt.Errorf("%w: a client assertion needs the client ID (iss and sub)", ErrIncompleteRequest)
-	}
-	if req.Audience == "" {
-		return fmt.Errorf("%w: a client assertion needs an audience (the token endpoint)", ErrIncompleteRequest)
 	}
 	if req.Kind == OIDC && len(req.Algorithms) > 0 && !slices.Contains(req.Algorithms, string(jwa.RS256)) {
 		return fmt.Errorf("%w: the authority accepts %s, not RS256, the only algorithm of a certificate known by its thumbprint", ErrUnsupportedKey, strings.Join(req.Algorithms, ", "))
