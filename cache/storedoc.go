@@ -84,30 +84,10 @@ func ReplacePartition(doc []byte, partition string, part []byte) ([]byte, error)
 		m[strings.ToLower(key)] = struct{}{}
 		return true
 	}
-	d.ats = slices.DeleteFunc(d.ats, func(e keyed[AccessToken]) bool { return e.v.partition() == partition })
-	for _, e := range p.ats {
-		if e.v.partition() == partition && wrote(sectionAccessToken, orKey(e.key, e.v.Key)) {
-			d.ats = append(d.ats, e)
-		}
-	}
-	d.rts = slices.DeleteFunc(d.rts, func(e keyed[RefreshToken]) bool { return e.v.partition() == partition })
-	for _, e := range p.rts {
-		if e.v.partition() == partition && wrote(sectionRefreshToken, orKey(e.key, e.v.Key)) {
-			d.rts = append(d.rts, e)
-		}
-	}
-	d.idts = slices.DeleteFunc(d.idts, func(e keyed[IDToken]) bool { return e.v.partition() == partition })
-	for _, e := range p.idts {
-		if e.v.partition() == partition && wrote(sectionIDToken, orKey(e.key, e.v.Key)) {
-			d.idts = append(d.idts, e)
-		}
-	}
-	d.accts = slices.DeleteFunc(d.accts, func(e keyed[Account]) bool { return e.v.partition() == partition })
-	for _, e := range p.accts {
-		if e.v.partition() == partition && wrote(sectionAccount, orKey(e.key, e.v.Key)) {
-			d.accts = append(d.accts, e)
-		}
-	}
+	d.ats = replaceEntries(d.ats, p.ats, partition, sectionAccessToken, wrote)
+	d.rts = replaceEntries(d.rts, p.rts, partition, sectionRefreshToken, wrote)
+	d.idts = replaceEntries(d.idts, p.idts, partition, sectionIDToken, wrote)
+	d.accts = replaceEntries(d.accts, p.accts, partition, sectionAccount, wrote)
 	for _, m := range p.meta {
 		env := canonEnv(m.v.Environment)
 		d.meta = slices.DeleteFunc(d.meta, func(o keyed[AppMetadata]) bool {
@@ -152,6 +132,23 @@ func DocumentPartitions(doc []byte) ([]string, error) {
 	}
 	slices.Sort(names)
 	return slices.Compact(names), nil
+}
+
+// replaceEntries returns dst without its entries of partition, and with
+// src's entries of partition whose key wrote has not seen in section
+// (wrote records it).
+func replaceEntries[T any, PT interface {
+	*T
+	partition() string
+	Key() string
+}](dst, src []keyed[T], partition, section string, wrote func(section, key string) bool) []keyed[T] {
+	dst = slices.DeleteFunc(dst, func(e keyed[T]) bool { return PT(&e.v).partition() == partition })
+	for _, e := range src {
+		if v := PT(&e.v); v.partition() == partition && wrote(section, orKey(e.key, v.Key)) {
+			dst = append(dst, e)
+		}
+	}
+	return dst
 }
 
 func (t *AccessToken) partition() string {
