@@ -505,6 +505,9 @@ func FuzzDPoPResource(f *testing.F) {
 		if !strings.HasPrefix(path, "/resource/") || strings.ContainsAny(path, "?# \t\r\n") {
 			path = "/resource/orders"
 		}
+		if _, err := url.ParseRequestURI(path); err != nil {
+			path = "/resource/orders" // such as a stray "%": no client could send it
+		}
 		switch method {
 		case "GET", "POST", "PUT", "DELETE":
 		default:
